@@ -1,0 +1,34 @@
+# One-command setup: `make demo` / `make test` create .venv (Python 3.10+) and install everything.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch 2.14.1 + torchvision 0.29.1 are known to work together (2.13.0 CPU breaks PyPI torchvision).
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: venv demo test test-all bench clean
+
+$(BIN)/veriswap: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(BIN)/veriswap
+
+venv: $(BIN)/veriswap
+
+demo: venv
+	$(BIN)/veriswap demo -o demo_out
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+test-all: venv
+	VERISWAP_SLOW=1 $(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/provenance.py
+	$(BIN)/python bench/train.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

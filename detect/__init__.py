@@ -1,0 +1,1 @@
+"""veriswap detector: datasets of real vs swapped faces, timm classifier, eval, scoring."""

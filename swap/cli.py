@@ -1,0 +1,115 @@
+"""The `veriswap` command: a thin typer layer over the library.
+
+Sub-apps (`provenance`, `detect`) are registered by module path so that `swap` never imports
+`detect` at import time (detect depends on swap, not the reverse) and `provenance` commands
+start without importing torch.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="veriswap",
+    help="Face-swap toolkit for research, with provenance and detection built in.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# name -> "module:attribute" of a typer.Typer; missing modules are skipped (feature not built yet)
+SUBAPPS = {
+    "provenance": "provenance.cli:app",
+    "detect": "detect.cli:app",
+}
+
+_DEBUG = {"on": bool(os.environ.get("VERISWAP_DEBUG"))}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+    if debug:
+        _DEBUG["on"] = True
+
+
+def _register_subapps() -> None:
+    for name, target in SUBAPPS.items():
+        mod_name, attr = target.split(":")
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            if e.name and (e.name == mod_name or mod_name.startswith(e.name + ".")):
+                continue
+            raise
+        app.add_typer(getattr(mod, attr), name=name)
+
+
+def _register_stage_commands() -> None:
+    # Each stage's CLI module adds its commands to `app`; imported here so they stay small.
+    for mod_name in ("swap.extract_cli", "swap.train_cli", "swap.convert_cli", "swap.demo_cli"):
+        try:
+            importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            if e.name == mod_name:
+                continue
+            raise
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit (used by CLI modules for usage problems)."""
+    typer.secho(f"error: {message}", err=True, fg="red")
+    raise typer.Exit(code)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Console entry point: maps exceptions to one-line errors and exit codes."""
+    import click
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in args:
+        _DEBUG["on"] = True
+    _register_stage_commands()
+    _register_subapps()
+    try:
+        rv = app(args=args, standalone_mode=False, prog_name="veriswap")
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = 2
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        code = 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        code = 130
+    except Exception as e:  # noqa: BLE001 - the single place that turns errors into exit codes
+        if _DEBUG["on"]:
+            raise
+        code = getattr(e, "exit_code", None)
+        if code is None:
+            code = 2 if isinstance(e, (OSError, ValueError)) else 1
+        msg = str(e) or type(e).__name__
+        if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
+            msg = f"{msg}: {e.filename}"
+        typer.secho(f"error: {msg.splitlines()[0]}", err=True, fg="red")
+        if code == 1:
+            typer.echo("(run with --debug for the traceback)", err=True)
+    sys.exit(code)
+
+
+def existing_paths(paths: List[Path]) -> List[Path]:
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        fail(f"no such file or folder: {', '.join(missing)}")
+    return paths
+
+
+if __name__ == "__main__":
+    main()
