@@ -1,0 +1,173 @@
+"""Embed a signed C2PA manifest (Ed25519) into MP4/MOV (BMFF hash), JPEG or PNG.
+
+With `SwapFacts` the manifest declares a face swap: `c2pa.opened` on the source video (a `parentOf`
+ingredient) then `c2pa.edited` with digitalSourceType compositeWithTrainedAlgorithmicMedia, plus an
+`org.veriswap.swap` assertion holding the facts. Without facts it declares `c2pa.opened` of the file
+itself (generic media, provenance chain kept if the file already had a manifest).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import c2pa
+
+from . import __version__
+from .errors import ProvenanceError, UnsupportedMediaError
+from .fsutil import atomic_open
+from .keys import Identity
+
+SWAP_LABEL = "org.veriswap.swap"
+SIGN_LABEL = "org.veriswap.signing"
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+COMPOSITE_AI = IPTC + "compositeWithTrainedAlgorithmicMedia"
+GENERATOR = "veriswap"
+
+# extension -> MIME type c2pa-rs signs; WebM/MKV are not supported by C2PA (no defined binding)
+SIGNABLE = {
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+}
+
+
+@dataclass
+class SwapFacts:
+    """What `convert` did, recorded in the `org.veriswap.swap` assertion."""
+
+    model_hash: str                      # content hash of the model weights, e.g. "sha256:..."
+    direction: str                       # "a2b" or "b2a"
+    identities: Dict[str, str]           # e.g. {"a": "astronaut", "b": "grace_hopper"}
+    frames_total: int
+    frames_swapped: int
+    faces_swapped: int
+    source: Optional[str] = None         # source video (its file name goes into the manifest)
+    tool_version: str = __version__
+    model_name: Optional[str] = None     # architecture, e.g. "original"
+    labels_file: Optional[str] = None    # per-frame labels written beside the output
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def to_assertion(self) -> Dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
+        if self.source is not None:
+            d["source"] = Path(self.source).name  # no local directory layout in a published manifest
+        d.update(self.extra)
+        return d
+
+
+@dataclass
+class SignResult:
+    out: Path
+    manifest_label: Optional[str]
+    manifest_bytes: int
+    definition: Dict[str, Any]           # the manifest definition that was signed
+
+
+def media_type(path: Path) -> str:
+    ext = Path(path).suffix.lower()
+    if ext in SIGNABLE:
+        return SIGNABLE[ext]
+    guess = mimetypes.guess_type(str(path))[0] or "unknown type"
+    raise UnsupportedMediaError(
+        f"cannot sign {Path(path).name} ({guess}): C2PA signing supports MP4/MOV, JPEG and PNG")
+
+
+def build_definition(title: str, facts: Optional[SwapFacts], source_title: Optional[str],
+                     signed_at: str) -> Dict[str, Any]:
+    """The manifest definition; ingredient labels are local names that actions refer to."""
+    agent = {"name": GENERATOR, "version": __version__}
+    actions: List[Dict[str, Any]] = [{
+        "action": "c2pa.opened",
+        "softwareAgent": agent,
+        "parameters": {"ingredientIds": ["parent"]},
+    }]
+    assertions: List[Dict[str, Any]] = []
+    if facts is not None:
+        actions.append({
+            "action": "c2pa.edited",
+            "softwareAgent": agent,
+            "digitalSourceType": COMPOSITE_AI,
+            "description": (f"face swap ({facts.direction}): {facts.faces_swapped} faces in "
+                            f"{facts.frames_swapped} of {facts.frames_total} frames"),
+        })
+        assertions.append({"label": SWAP_LABEL, "data": facts.to_assertion()})
+    # the signing time claimed by the signer (a TSA timestamp, when used, is the attested one)
+    assertions.append({"label": SIGN_LABEL, "data": {"signed_at": signed_at, "source": source_title}})
+    assertions.insert(0, {"label": "c2pa.actions", "data": {"actions": actions}})
+    return {
+        "claim_generator_info": [{"name": GENERATOR, "version": __version__}],
+        "title": title,
+        "assertions": assertions,
+    }
+
+
+def _signer(identity: Identity, tsa_url: Optional[str]) -> c2pa.Signer:
+    # a callback keeps the private key in Python (it may have been decrypted from a passphrase-protected
+    # file) instead of handing PEM text to the native library
+    try:
+        return c2pa.Signer.from_callback(identity.sign, c2pa.C2paSigningAlg.ED25519,
+                                         identity.chain_pem.decode(), tsa_url)
+    except c2pa.C2paError as e:
+        raise ProvenanceError(f"cannot create a C2PA signer from {identity.key_dir}: {e}") from None
+
+
+def sign_file(src: Path, out: Optional[Path], identity: Identity, facts: Optional[SwapFacts] = None,
+              source: Optional[Path] = None, tsa_url: Optional[str] = None) -> SignResult:
+    """Sign `src` into `out` (atomic; `out=None` or out == src signs in place). `source` is the
+    original the file was made from (defaults to facts.source, else `src` itself): it becomes the
+    `parentOf` ingredient, carrying its own manifest along if it has one."""
+    src = Path(src)
+    out = Path(out) if out is not None else src
+    if not src.is_file():
+        raise ProvenanceError(f"no such file: {src}")
+    fmt = media_type(src)
+    if Path(out).suffix.lower() != src.suffix.lower():
+        raise ProvenanceError(f"output {out.name} must keep the input's extension ({src.suffix})")
+    parent = Path(source) if source is not None else (
+        Path(facts.source) if facts is not None and facts.source else src)
+    if not parent.is_file():
+        raise ProvenanceError(f"no such source file: {parent}")
+    if tsa_url is not None and not tsa_url.startswith(("http://", "https://")):
+        raise ProvenanceError(f"--tsa-url must be an http(s) URL, got {tsa_url!r}")
+    signed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    definition = build_definition(out.name, facts, parent.name, signed_at)
+    try:
+        builder = c2pa.Builder(definition)
+        with open(parent, "rb") as pf:
+            parent_fmt = SIGNABLE.get(parent.suffix.lower()) or (mimetypes.guess_type(str(parent))[0]
+                                                                   or "application/octet-stream")
+            builder.add_ingredient({"title": parent.name, "relationship": "parentOf", "label": "parent"},
+                                   parent_fmt, pf)
+        signer = _signer(identity, tsa_url)
+        try:
+            with open(src, "rb") as sf, atomic_open(out, mode=_mode_of(src)) as df:
+                manifest = builder.sign(signer, fmt, sf, df)
+        finally:
+            signer.close()
+            builder.close()
+    except c2pa.C2paError as e:
+        raise ProvenanceError(f"C2PA signing of {src.name} failed: {_one_line(e)}") from None
+    return SignResult(out, active_label(manifest), len(manifest), definition)
+
+
+# JUMBF description box of a manifest: type UUID "c2ma" + C2PA suffix, a toggles byte, then the label
+_MANIFEST_BOX = re.compile(rb"c2ma\x00\x11\x00\x10\x80\x00\x00\xaa\x00\x38\x9b\x71.(urn:c2pa:[0-9a-fA-F-]{36})",
+                           re.S)
+
+
+def active_label(store: bytes) -> Optional[str]:
+    """Label of the active manifest of a JUMBF manifest store (the last manifest box in it)."""
+    labels = _MANIFEST_BOX.findall(store)
+    return labels[-1].decode() if labels else None
+
+
+def _mode_of(path: Path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+def _one_line(e: Exception) -> str:
+    return (str(e) or type(e).__name__).strip().splitlines()[0]
