@@ -1,0 +1,75 @@
+"""Stream the coded video frames of a file (PyAV demux, no decoding) as SHA-256 hashes of packet bytes.
+
+Hashing packets rather than decoded pixels means no decoder differences matter, a remux that keeps the
+packets keeps the tags valid, and memory stays flat however long the footage is.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Dict, Iterator, Optional
+
+import av
+
+from .errors import ProvenanceError
+
+NO_PTS = -(2 ** 63)  # stands for a packet without a timestamp in the binary encoding
+
+
+@dataclass(frozen=True)
+class FrameHash:
+    index: int                  # decode order, 0-based
+    pts: Optional[int]          # in `time_base` units
+    time_base: Fraction
+    keyframe: bool
+    digest: bytes               # SHA-256 of the packet bytes
+    size: int
+
+    @property
+    def time(self) -> Optional[float]:
+        return None if self.pts is None else float(self.pts * self.time_base)
+
+    @property
+    def exact_time(self) -> Optional[Fraction]:
+        return None if self.pts is None else self.pts * self.time_base
+
+
+def open_video(path: Path):
+    """Open a container for demuxing; ProvenanceError for a missing file or a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise ProvenanceError(f"no such file: {path}")
+    if path.is_dir():
+        raise ProvenanceError(f"expected a video file, got a folder: {path}")
+    return av.open(str(path))
+
+
+def stream_params(stream) -> Dict[str, object]:
+    """The stream parameters that change how packets decode; recorded and compared by `check`."""
+    cc = stream.codec_context
+    extradata = bytes(cc.extradata or b"")
+    return {
+        "codec": cc.name,
+        "width": int(cc.width or 0),
+        "height": int(cc.height or 0),
+        "pix_fmt": cc.pix_fmt or None,
+        "time_base": str(stream.time_base) if stream.time_base else None,
+        "extradata_sha256": hashlib.sha256(extradata).hexdigest(),  # SPS/PPS etc.
+    }
+
+
+def iter_frame_hashes(container, stream, progress: Optional[Callable[[int], None]] = None,
+                      ) -> Iterator[FrameHash]:
+    """Yield one FrameHash per coded video packet, in file (decode) order."""
+    tb = stream.time_base or Fraction(1, 1)
+    i = 0
+    for pkt in container.demux(stream):
+        if pkt.size == 0:  # the demuxer's end-of-stream flush packet
+            continue
+        yield FrameHash(i, pkt.pts, tb, bool(pkt.is_keyframe), hashlib.sha256(memoryview(pkt)).digest(),
+                        pkt.size)
+        i += 1
+        if progress is not None and pkt.pos is not None and pkt.pos >= 0:
+            progress(pkt.pos + pkt.size)

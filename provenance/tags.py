@@ -1,0 +1,255 @@
+"""Tamper-evident footage for cameras without C2PA: `tag_video` (camera side) and `check_video`.
+
+Both stream the file packet by packet (no decoding), so memory stays flat for multi-GB footage.
+The tag file format is documented in `tagfile.py` and docs/provenance.md.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Union
+
+import av
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from .align import WINDOW, align
+from .errors import KeyFileError, ProvenanceError, TagFormatError
+from .frames import iter_frame_hashes, open_video, stream_params
+from .fsutil import atomic_open
+from .keys import load_private_key
+from .tagfile import DEFAULT_GROUP, Key, TagSummary, TagWriter, key_id, read_entries
+
+MODE_ALIASES = {"hmac": "hmac-sha256", "hmac-sha256": "hmac-sha256", "ed25519": "ed25519"}
+MIN_SECRET = 16
+REPORT_VERSION = 1
+
+
+def load_tag_key(path: Union[str, Path], passphrase: Optional[bytes] = None) -> Key:
+    """A tag key file: PEM (Ed25519 private key, public key or certificate) or an HMAC secret
+    (hex text as written by keygen's tag.key, otherwise the raw bytes, at least 16)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyFileError(f"no key file: {path}") from None
+    except IsADirectoryError:
+        raise KeyFileError(f"expected a key file, got a folder: {path} (tag.key is inside it)") from None
+    if b"-----BEGIN" in data[:4096]:
+        if b"CERTIFICATE-----" in data:
+            try:
+                pub = x509.load_pem_x509_certificates(data)[0].public_key()
+            except ValueError:
+                raise KeyFileError(f"not a PEM certificate: {path}") from None
+        elif b"PRIVATE KEY-----" in data:
+            pub = load_private_key(path, passphrase)
+        else:
+            try:
+                pub = serialization.load_pem_public_key(data)
+            except ValueError:
+                raise KeyFileError(f"not a PEM key: {path}") from None
+        if not isinstance(pub, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+            raise KeyFileError(f"{path}: footage tags use Ed25519 keys only")
+        return pub
+    text = data.strip()
+    try:
+        secret = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        secret = data
+    if len(secret) < MIN_SECRET:
+        raise KeyFileError(f"{path}: an HMAC secret must be at least {MIN_SECRET} bytes")
+    return secret
+
+
+def _video_stream(container, path: Path):
+    if not container.streams.video:
+        raise ProvenanceError(f"no video stream in: {path}")
+    return container.streams.video[0]
+
+
+def tag_video(video: Union[str, Path], key: Key, mode: str = "hmac", out: Optional[Union[str, Path]] = None,
+              group: int = DEFAULT_GROUP, progress: Optional[Callable[[int], None]] = None) -> Path:
+    """Write the tag file for `video` (default `VIDEO.tags`) and return its path."""
+    video = Path(video)
+    mode = MODE_ALIASES.get(mode, mode)
+    if mode not in MODE_ALIASES.values():
+        raise ProvenanceError(f"unknown tag mode {mode!r}; use hmac or ed25519")
+    if not 1 <= group <= 100_000:
+        raise ProvenanceError("group size must be between 1 and 100000 frames")
+    out = Path(out) if out is not None else default_tags_path(video)
+    try:
+        container = open_video(video)
+    except av.error.FFmpegError as e:
+        raise ProvenanceError(f"not a readable video: {video} ({type(e).__name__})") from None
+    try:
+        stream = _video_stream(container, video)
+        header = {"stream": stream_params(stream), "video": video.name}
+        with atomic_open(out, mode=0o644) as f:
+            w = TagWriter(f, mode, key, header, group)
+            try:
+                for fr in iter_frame_hashes(container, stream, progress):
+                    w.add(fr)
+            except av.error.FFmpegError as e:
+                raise ProvenanceError(f"video became unreadable after {w.n} frames: {video} "
+                                      f"({type(e).__name__})") from None
+            if w.n == 0:
+                raise ProvenanceError(f"no video frames in: {video}")
+            w.finish()
+    finally:
+        container.close()
+    return out
+
+
+@dataclass
+class FirstBad:
+    status: str
+    position: int                     # index in the status string
+    video_index: Optional[int]        # frame index in the video (decode order); None for 'M'
+    tag_index: Optional[int]          # tagged frame index; None for 'X' with no tagged counterpart
+    time: Optional[float]             # seconds: the video frame's, or the tagged frame's for 'M'
+
+
+@dataclass
+class CheckReport:
+    video: str
+    tags: str
+    mode: str
+    status: str                       # one character per event, see align.py
+    frames_tagged: int
+    frames_video: int
+    counts: Dict[str, int]
+    first_bad: Optional[FirstBad]
+    key_matches: bool                 # the key id in the tag file is this key's
+    tags_authentic: bool              # every entry, group and the end line verified
+    stream_matches: bool              # codec, size, extradata (SPS/PPS), time base as tagged
+    problems: List[str] = field(default_factory=list)
+    report_version: int = REPORT_VERSION
+
+    @property
+    def ok(self) -> bool:
+        return (set(self.status) <= {"."} and self.frames_tagged > 0 and self.key_matches
+                and self.tags_authentic and self.stream_matches and not self.problems)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+
+def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, window: int = WINDOW,
+                progress: Optional[Callable[[int], None]] = None) -> CheckReport:
+    """Verify `video` against its tag file with `key`; never raises for tampering, only for unusable
+    input (missing files, malformed tag file, wrong kind of key: ProvenanceError, exit 2)."""
+    video, tags = Path(video), Path(tags)
+    if not tags.is_file():
+        raise ProvenanceError(f"no such tag file: {tags}")
+    if not video.exists() or video.is_dir():
+        raise ProvenanceError(f"no such video file: {video}")
+    problems: List[str] = []
+    with open(tags, "rb") as tf:
+        summaries: List[TagSummary] = []
+        entries = read_entries(tf, key, summaries)
+        first = next(entries, None)      # reads and checks the header before touching the video
+        summary = summaries[0]
+        head = summary.header
+        tag_tb = _time_base(head)
+        key_ok = head["key_id"] == key_id(key)
+        if not key_ok:
+            problems.append(f"wrong key: the tags were made with key {head['key_id']}, this key is {key_id(key)}")
+
+        def tag_iter():
+            if first is not None:
+                yield first
+            yield from entries
+
+        container = None
+        stream_ok = True
+        video_frames: List[int] = [0]
+        try:
+            container = open_video(video)
+            stream = _video_stream(container, video)
+            params = stream_params(stream)
+            tagged = head.get("stream") or {}
+            diff = [k for k in ("codec", "width", "height", "extradata_sha256") if tagged.get(k) != params.get(k)]
+            if diff:
+                stream_ok = False
+                problems.append("stream parameters differ from the tagged ones: " + ", ".join(
+                    f"{k} {tagged.get(k)!r} -> {params.get(k)!r}" for k in diff))
+            vframes = _counting(iter_frame_hashes(container, stream, progress), video_frames, problems)
+        except (av.error.FFmpegError, ProvenanceError) as e:
+            # a cut or mangled container that no longer demuxes: every tagged frame is missing
+            if isinstance(e, ProvenanceError) and "no video stream" not in str(e):
+                raise
+            problems.append(f"the video cannot be read ({type(e).__name__}): truncated or not this footage")
+            stream_ok = False
+            vframes = iter(())
+        try:
+            chars: List[str] = []
+            first_bad: Optional[FirstBad] = None
+            tagged_n = 0
+            for ev in align(vframes, tag_iter(), tag_tb, window):
+                if ev.tag is not None:
+                    tagged_n += 1
+                if ev.status != "." and first_bad is None:
+                    fr = ev.video
+                    first_bad = FirstBad(ev.status, len(chars), fr.index if fr else None,
+                                         ev.tag.index if ev.tag else None,
+                                         fr.time if fr else _tag_time(ev.tag, tag_tb))
+                chars.append(ev.status)
+        finally:
+            if container is not None:
+                container.close()
+    if summary.bad_entries:
+        problems.append(f"{summary.bad_entries} tag entries fail authentication "
+                        f"(first: frame {summary.first_bad_entry})")
+    problems.extend(summary.problems)
+    status = "".join(chars)
+    return CheckReport(
+        video=str(video), tags=str(tags), mode=head["mode"], status=status, frames_tagged=tagged_n,
+        frames_video=video_frames[0], counts=dict(Counter(status)), first_bad=first_bad, key_matches=key_ok,
+        tags_authentic=summary.end_ok and not summary.bad_entries and not summary.problems,
+        stream_matches=stream_ok, problems=problems)
+
+
+def _counting(frames, counter: List[int], problems: List[str]):
+    """Count frames as they stream by; a demux error mid-file ends the stream (rest shows as 'M')."""
+    try:
+        for fr in frames:
+            counter[0] += 1
+            yield fr
+    except av.error.FFmpegError as e:
+        problems.append(f"the video stops being readable after {counter[0]} frames ({type(e).__name__})")
+
+
+def _time_base(head: Dict[str, Any]) -> Fraction:
+    tb = (head.get("stream") or {}).get("time_base")
+    try:
+        f = Fraction(tb) if isinstance(tb, str) else None
+    except (ValueError, ZeroDivisionError):
+        f = None
+    if f is None or f <= 0:
+        raise TagFormatError("tag file header: stream.time_base missing or not a positive fraction")
+    return f
+
+
+def _tag_time(te, tb: Fraction) -> Optional[float]:
+    return None if te is None or te.pts is None else float(te.pts * tb)
+
+
+def default_tags_path(video: Union[str, Path]) -> Path:
+    video = Path(video)
+    return video.with_name(video.name + ".tags")
+
+
+__all__ = ["tag_video", "check_video", "load_tag_key", "CheckReport", "FirstBad", "default_tags_path"]
