@@ -1,9 +1,9 @@
 """Streaming alignment of received video frames against the authenticated tagged frames.
 
 Emits one status per event in stream order, in the manner of signed-video verifiers:
-  '.' authentic: the next expected tagged frame, same bytes and timestamp
-  'N' not authentic: a frame in the place of a tagged frame whose bytes (or timestamp) differ,
-      or whose tag entry failed authentication
+  '.' authentic: the next expected tagged frame, same bytes (timestamps are judged by the caller)
+  'N' not authentic: a frame in the place of a tagged frame whose bytes differ, or whose tag entry
+      failed authentication
   'M' missing: a tagged frame that is not in the video here (dropped, or the video ends early)
   'X' extra / out of order: a frame with no place at this point (inserted, duplicated, moved)
 Both sides are looked ahead by at most `window` frames, so memory stays flat for any length.
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import Deque, Iterable, Iterator, Optional, Tuple
+from typing import Deque, Iterable, Iterator, Optional
 
 from .frames import FrameHash
 from .tagfile import TagEntry
@@ -28,8 +27,7 @@ class Event:
     tag: Optional[TagEntry]         # None for 'X'
 
 
-def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], tag_time_base: Fraction,
-          window: int = WINDOW) -> Iterator[Event]:
+def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], window: int = WINDOW) -> Iterator[Event]:
     vit, tit = iter(video), iter(tags)
     vbuf: Deque[FrameHash] = deque()
     tbuf: Deque[TagEntry] = deque()
@@ -67,11 +65,6 @@ def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], tag_time_base: F
             tcount[te.digest] -= 1
         return te
 
-    def same_time(fr: FrameHash, te: TagEntry) -> bool:
-        if fr.pts is None or te.pts is None:
-            return fr.pts is None and te.pts is None
-        return fr.pts * fr.time_base == te.pts * tag_time_base
-
     while True:
         fill()
         if not vbuf and not tbuf:
@@ -89,7 +82,7 @@ def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], tag_time_base: F
                 displaced[v.digest] -= 1
                 yield Event("X", v, t)
             else:
-                yield Event("." if same_time(v, t) else "N", v, t)
+                yield Event(".", v, t)
             continue
         v_later_in_tags = tcount[v.digest] > 0                  # v belongs further on
         t_later_in_video = t.digest is not None and vcount[t.digest] > 0   # t turns up further on

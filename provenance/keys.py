@@ -69,10 +69,12 @@ def _pem_key(key: ed25519.Ed25519PrivateKey, passphrase: Optional[bytes]) -> byt
 
 
 def make_certificates(name: str = "veriswap local", days: int = DEFAULT_DAYS,
-                      not_before: Optional[dt.datetime] = None, signer_days: Optional[int] = None):
-    """Return (root_key, root_cert, signer_key, signer_cert). Exposed for tests (expired certs)."""
-    now = not_before or (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))
-    signer_days = min(days, SIGNER_DAYS) if signer_days is None else signer_days
+                      signer_lifetime: Optional[dt.timedelta] = None):
+    """Return (root_key, root_cert, signer_key, signer_cert); `signer_lifetime` overrides the signing
+    certificate's validity (tests use seconds to get an expired certificate)."""
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)  # tolerate small clock skew
+    signer_until = now + (signer_lifetime if signer_lifetime is not None
+                          else dt.timedelta(days=min(days, SIGNER_DAYS)))
     root_key = ed25519.Ed25519PrivateKey.generate()
     root_name = _name(f"{name} root CA", name)
     root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
@@ -96,7 +98,7 @@ def make_certificates(name: str = "veriswap local", days: int = DEFAULT_DAYS,
         .subject_name(_name(f"{name} signer", name)).issuer_name(root_name)
         .public_key(signer_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=signer_days))
+        .not_valid_before(now).not_valid_after(signer_until)
         # c2pa-rs rejects signing certs without these: CA:false, digitalSignature, a C2PA-allowed EKU
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(

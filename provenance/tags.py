@@ -185,7 +185,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
             if diff:
                 stream_ok = False
                 problems.append("stream parameters differ from the tagged ones: " + ", ".join(
-                    f"{k} {tagged.get(k)!r} -> {params.get(k)!r}" for k in diff))
+                    f"{k} {str(tagged.get(k))[:16]} -> {str(params.get(k))[:16]}" for k in diff))
             vframes = _counting(iter_frame_hashes(container, stream, progress), video_frames, problems)
         except (av.error.FFmpegError, ProvenanceError) as e:
             # a cut or mangled container that no longer demuxes: every tagged frame is missing
@@ -198,9 +198,12 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
             chars: List[str] = []
             first_bad: Optional[FirstBad] = None
             tagged_n = 0
-            for ev in align(vframes, tag_iter(), tag_tb, window):
+            timing = _Timing(tag_tb)
+            for ev in align(vframes, tag_iter(), window):
                 if ev.tag is not None:
                     tagged_n += 1
+                if ev.status == ".":
+                    timing.see(ev.video, ev.tag)
                 if ev.status != "." and first_bad is None:
                     fr = ev.video
                     first_bad = FirstBad(ev.status, len(chars), fr.index if fr else None,
@@ -210,6 +213,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
         finally:
             if container is not None:
                 container.close()
+    problems.extend(timing.problems())
     if summary.bad_entries:
         problems.append(f"{summary.bad_entries} tag entries fail authentication "
                         f"(first: frame {summary.first_bad_entry})")
@@ -220,6 +224,43 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
         frames_video=video_frames[0], counts=dict(Counter(status)), first_bad=first_bad, key_matches=key_ok,
         tags_authentic=summary.end_ok and not summary.bad_entries and not summary.problems,
         stream_matches=stream_ok, problems=problems)
+
+
+class _Timing:
+    """Presentation times must keep the offset they had at the first authentic frame: a shift means
+    frames were cut/inserted before that point or retimed; a change that reverts means reordering."""
+
+    MAX_REPORTED = 5
+
+    def __init__(self, tag_tb: Fraction):
+        self.tb = tag_tb
+        self.seen = False
+        self.base: object = None
+        self.last: object = None
+        self.shifts: List[str] = []
+        self.count = 0
+
+    def see(self, fr, te) -> None:
+        # offset of this frame's time from its tagged time; a missing timestamp on one side only is
+        # a change of its own kind (compared as a tuple, never equal to a Fraction)
+        d: object = (fr.pts * fr.time_base - te.pts * self.tb) if fr.pts is not None and te.pts is not None \
+            else ("no pts", fr.pts is None, te.pts is None)
+        if not self.seen:
+            self.seen, self.base, self.last = True, d, d
+            return
+        if d != self.last:
+            self.count += 1
+            if len(self.shifts) < self.MAX_REPORTED:
+                ok = isinstance(d, Fraction) and isinstance(self.base, Fraction)
+                delta = f"{float(d - self.base):+.3f} s" if ok else "(timestamp missing)"
+                self.shifts.append(f"video frame {fr.index} (tagged frame {te.index}): timeline offset {delta}")
+            self.last = d
+
+    def problems(self) -> List[str]:
+        if not self.count:
+            return []
+        more = f" (+{self.count - len(self.shifts)} more)" if self.count > len(self.shifts) else ""
+        return ["presentation times changed at " + "; ".join(self.shifts) + more]
 
 
 def _counting(frames, counter: List[int], problems: List[str]):

@@ -1,0 +1,217 @@
+"""`veriswap provenance ...`: a thin layer over keys, c2pa_sign, c2pa_verify and tags.
+
+Exit codes: 0 success / trusted / authentic; 1 a check failed (tampered, untrusted, no manifest);
+2 unusable input (raised as ProvenanceError and printed as one line by the root CLI).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional
+
+import typer
+
+from . import keys as keymod
+from .errors import ProvenanceError
+
+app = typer.Typer(help="Keys, C2PA signing/verification, and tamper-evident footage tags.",
+                  no_args_is_help=True)
+
+PASS_ENV_HELP = "Read the key passphrase from this environment variable (never from the command line)."
+
+
+def _passphrase(env: Optional[str], prompt: bool = False, confirm: bool = False) -> Optional[bytes]:
+    if env:
+        val = os.environ.get(env)
+        if not val:
+            raise ProvenanceError(f"environment variable {env} is not set or empty")
+        return val.encode()
+    if prompt:
+        return typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm).encode()
+    return None
+
+
+def _passphrase_for(key_file: Path, env: Optional[str]) -> Optional[bytes]:
+    """Passphrase from the env var; else a prompt, but only for an encrypted key on a terminal."""
+    if env:
+        return _passphrase(env)
+    if keymod.key_is_encrypted(key_file) and sys.stdin.isatty():
+        return _passphrase(None, prompt=True)
+    return None
+
+
+def _progress(path: Path, label: str):
+    """A rich progress bar over the file's bytes (only on a terminal and for big files)."""
+    import contextlib
+
+    size = path.stat().st_size if path.is_file() else 0
+    if not sys.stderr.isatty() or size < 64 * 2 ** 20:
+        return contextlib.nullcontext(None)
+
+    @contextlib.contextmanager
+    def bar() -> Iterator[Callable[[int], None]]:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), console=Console(stderr=True), transient=True) as p:
+            task = p.add_task(label, total=size)
+            yield lambda done: p.update(task, completed=done)
+
+    return bar()
+
+
+@app.command()
+def keygen(
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for the new identity."),
+    name: str = typer.Option("veriswap local", "--name", help="Organisation name in the certificates."),
+    passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env", help=PASS_ENV_HELP),
+    prompt: bool = typer.Option(False, "--prompt-passphrase", help="Ask for a passphrase to encrypt the keys."),
+    days: int = typer.Option(keymod.DEFAULT_DAYS, "--days", help="Root certificate validity in days."),
+    force: bool = typer.Option(False, "--force", help="Overwrite keys already in OUT."),
+) -> None:
+    """Create an Ed25519 root CA + C2PA signing certificate, and an HMAC secret for footage tags."""
+    pw = _passphrase(passphrase_env, prompt, confirm=True)
+    ident = keymod.generate_identity(out, name=name, passphrase=pw, days=days, overwrite=force)
+    cert = ident.certificate
+    typer.echo(f"identity   {out}  ({'encrypted' if pw else 'unencrypted'} keys, mode 0600)")
+    typer.echo(f"signer     {cert.subject.rfc4514_string()}  Ed25519, valid until "
+               f"{cert.not_valid_after_utc:%Y-%m-%d}")
+    typer.echo(f"trust      give verifiers {out / keymod.ROOT_CERT} (--trust-anchor)")
+    typer.echo(f"tags       HMAC secret {out / keymod.TAG_KEY}; Ed25519 tags: {out / keymod.SIGNER_KEY}"
+               f" to tag, {out / keymod.SIGNER_CERT} to check")
+
+
+@app.command()
+def sign(
+    file: Path = typer.Argument(..., help="MP4/MOV, JPEG or PNG to sign."),
+    key_dir: Optional[Path] = typer.Option(None, "-k", "--key", help="Identity folder (default: the local "
+                                           "identity in $VERISWAP_HOME/identity, created on first use)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Signed copy (default: sign in place)."),
+    source: Optional[Path] = typer.Option(None, "--source", help="Original the file was made from "
+                                          "(recorded as its parentOf ingredient)."),
+    tsa_url: Optional[str] = typer.Option(None, "--tsa-url", help="RFC 3161 timestamp authority (online)."),
+    passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env", help=PASS_ENV_HELP),
+) -> None:
+    """Embed a signed C2PA manifest (Ed25519) into FILE."""
+    from .c2pa_sign import sign_file
+
+    if key_dir is None:
+        d = keymod.default_identity_dir()
+        ident = keymod.default_identity(_passphrase_for(d / keymod.SIGNER_KEY, passphrase_env))
+    else:
+        ident = keymod.load_identity(key_dir, _passphrase_for(Path(key_dir) / keymod.SIGNER_KEY, passphrase_env))
+    res = sign_file(file, out, ident, source=source, tsa_url=tsa_url)
+    typer.echo(f"signed     {res.out}")
+    typer.echo(f"manifest   {res.manifest_label}  ({res.manifest_bytes} bytes)")
+    typer.echo(f"signer     {ident.subject}")
+    if ident.root_pem:
+        typer.echo(f"trust      verify with --trust-anchor {ident.key_dir / keymod.ROOT_CERT}")
+
+
+@app.command()
+def verify(
+    file: Path = typer.Argument(..., help="File to verify."),
+    trust_anchor: List[Path] = typer.Option([], "--trust-anchor", help="Root certificate PEM to trust "
+                                            "(repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Read and validate FILE's C2PA manifest. Exit 0 trusted; 1 invalid, untrusted or no manifest."""
+    from .c2pa_verify import verify_file
+
+    r = verify_file(file, trust_anchor)
+    if as_json:
+        typer.echo(r.to_json())
+        raise typer.Exit(r.exit_code)
+    words = {"trusted": ("TRUSTED", "green"), "valid-untrusted": ("VALID BUT UNTRUSTED", "yellow"),
+             "invalid": ("INVALID", "red"), "no-manifest": ("NO MANIFEST", "yellow")}
+    word, colour = words[r.state]
+    typer.secho(f"{word}  {file}", fg=colour, bold=True)
+    if r.state == "no-manifest":
+        typer.echo("  the file carries no C2PA manifest: nothing vouches for where it came from")
+    else:
+        typer.echo(f"  signed by   {r.signer or '?'}  (issuer {r.issuer or '?'}, {r.algorithm or '?'})")
+        when = f"{r.signed_at} ({'timestamp authority' if r.time_source == 'tsa' else 'claimed by the signer'})" \
+            if r.signed_at else "unknown (no timestamp)"
+        typer.echo(f"  signed at   {when}")
+        typer.echo(f"  generator   {r.claim_generator or '?'}")
+        typer.echo(f"  AI-made     {'yes: ' + ', '.join(s.rsplit('/', 1)[-1] for s in r.digital_source_types) if r.ai_generated else 'not declared'}")
+        for a in r.actions:
+            desc = f" - {a['description']}" if a.get("description") else ""
+            typer.echo(f"  action      {a.get('action')}{desc}")
+        for i in r.ingredients:
+            typer.echo(f"  ingredient  {i.get('title')} ({i.get('relationship')}"
+                       f"{', has its own manifest' if i.get('has_manifest') else ''})")
+        if r.swap:
+            s = r.swap
+            typer.echo(f"  face swap   {s.get('direction')} model {str(s.get('model_hash'))[:23]}  "
+                       f"{s.get('faces_swapped')} faces in {s.get('frames_swapped')}/{s.get('frames_total')} frames")
+    for f in r.failures:
+        typer.secho(f"  problem     {f.code}: {f.words}", fg="red" if r.state == "invalid" else "yellow")
+    if r.state == "valid-untrusted" and not r.trust_anchors:
+        typer.echo("  hint        pass the signer's root certificate with --trust-anchor to check who signed")
+    raise typer.Exit(r.exit_code)
+
+
+@app.command()
+def tag(
+    video: Path = typer.Argument(..., help="Video to tag (camera side)."),
+    key: Path = typer.Option(..., "--key", help="HMAC secret file (tag.key) or Ed25519 private key PEM."),
+    mode: str = typer.Option("hmac", "--mode", help="hmac (shared secret) or ed25519 (public verification)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Tag file (default: VIDEO.tags)."),
+    group: int = typer.Option(32, "--group", help="Frames per Ed25519 signature."),
+    passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env", help=PASS_ENV_HELP),
+) -> None:
+    """Write a tag file: SHA-256 per coded frame, chained, with an HMAC per frame or a signature per group."""
+    from .tags import load_tag_key, tag_video
+
+    if mode not in ("hmac", "ed25519"):
+        raise ProvenanceError(f"--mode must be hmac or ed25519, not {mode!r}")
+    k = load_tag_key(key, _passphrase_for(key, passphrase_env))
+    if mode == "hmac" and not isinstance(k, bytes):
+        raise ProvenanceError(f"{key} is a PEM key: use --mode ed25519, or give the HMAC secret (tag.key)")
+    if mode == "ed25519" and isinstance(k, bytes):
+        raise ProvenanceError(f"{key} is not a PEM private key: ed25519 mode needs one (e.g. signer.key)")
+    with _progress(video, "tag") as prog:
+        path = tag_video(video, k, mode=mode, out=out, group=group, progress=prog)
+    n = sum(1 for _ in open(path, "rb"))
+    typer.echo(f"tagged     {video}")
+    typer.echo(f"tags       {path}  ({mode}, {n} lines)")
+
+
+@app.command()
+def check(
+    video: Path = typer.Argument(..., help="Video to check."),
+    tags: Optional[Path] = typer.Option(None, "--tags", help="Tag file (default: VIDEO.tags)."),
+    key: Path = typer.Option(..., "--key", help="HMAC secret, or Ed25519 public key / certificate PEM."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    passphrase_env: Optional[str] = typer.Option(None, "--passphrase-env", help=PASS_ENV_HELP),
+) -> None:
+    """Check VIDEO against its tags: per-frame status ('.' ok, N not authentic, M missing, X extra)."""
+    from .tags import check_video, default_tags_path, load_tag_key
+
+    k = load_tag_key(key, _passphrase_for(key, passphrase_env))
+    tags = tags or default_tags_path(video)
+    with _progress(video, "check") as prog:
+        r = check_video(video, tags, k, progress=prog)
+    if as_json:
+        typer.echo(r.to_json())
+        raise typer.Exit(r.exit_code)
+    typer.secho(f"{'AUTHENTIC' if r.ok else 'TAMPERED'}  {video}", fg="green" if r.ok else "red", bold=True)
+    typer.echo(f"  frames      {r.frames_video} in the video, {r.frames_tagged} tagged ({r.mode})")
+    counts = ", ".join(f"{r.counts.get(c, 0)} {w}" for c, w in
+                       (("." , "authentic"), ("N", "not authentic"), ("M", "missing"), ("X", "extra/moved")))
+    typer.echo(f"  status      {counts}")
+    for start in range(0, len(r.status), 100):
+        row = r.status[start:start + 100]
+        if len(r.status) <= 1000 or set(row) != {"."}:
+            typer.echo(f"  {start:>9}   {row}")
+    if r.first_bad:
+        fb = r.first_bad
+        where = f"video frame {fb.video_index}" if fb.video_index is not None else f"tagged frame {fb.tag_index}"
+        t = f" at {fb.time:.3f} s" if fb.time is not None else ""
+        typer.secho(f"  first bad   '{fb.status}' {where}{t}", fg="red")
+    for p in r.problems:
+        typer.secho(f"  problem     {p}", fg="red")
+    raise typer.Exit(r.exit_code)
