@@ -141,13 +141,14 @@ class TagSummary:
 
 # ---- strict parsing: every deviation is a TagFormatError naming the line ----
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _hex(v: Any, n: int, what: str, ln: int) -> bytes:
-    if not isinstance(v, str) or len(v) != 2 * n:
-        raise TagFormatError(f"tag file line {ln}: {what} must be {2 * n} hex digits")
-    try:
-        return bytes.fromhex(v)
-    except ValueError:
-        raise TagFormatError(f"tag file line {ln}: {what} is not hex") from None
+    # lowercase only: one canonical spelling per value, so an accepted file says exactly what was signed
+    if not isinstance(v, str) or len(v) != 2 * n or not _HEX.issuperset(v):
+        raise TagFormatError(f"tag file line {ln}: {what} must be {2 * n} lowercase hex digits")
+    return bytes.fromhex(v)
 
 
 def _int(v: Any, what: str, ln: int, lo: int = 0, hi: int = 2 ** 63 - 1) -> int:
