@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from provenance import keys  # noqa: E402
 from provenance.c2pa_sign import sign_file  # noqa: E402
 from provenance.c2pa_verify import verify_file  # noqa: E402
+from provenance.frames import DEFAULT_WORKERS  # noqa: E402
 from provenance.tags import check_video, load_tag_key, tag_video  # noqa: E402
 
 MB = 1e6
@@ -49,6 +50,11 @@ def make_media(cache: Path, size_mb: float) -> Path:
     print(f"generating {path} ({frames} frames, about {size_mb:.0f} MB; cached for later runs)...", flush=True)
     tmp = cache / ".gen.mp4"
     make_face_video(tmp, frames=frames, size=(1280, 720), crf=2)
+    got = tmp.stat().st_size
+    if got < 0.85 * size_mb * MB:  # slower motion over more frames compresses better: one correction
+        frames = int(frames * size_mb * MB / got * 1.03)
+        print(f"  {got / MB:.0f} MB; regenerating with {frames} frames...", flush=True)
+        make_face_video(tmp, frames=frames, size=(1280, 720), crf=2)
     os.replace(tmp, path)
     return path
 
@@ -106,6 +112,8 @@ def main(argv: List[str] | None = None) -> None:
         mem[name] = rss_mb()
 
     step("raw sha256", lambda: sha256_file(video))
+    step("tag 1 thread", lambda: tag_video(video, hkey, mode="hmac", out=work / "h1.tags", workers=1))
+    step("check 1 thread", lambda: check_video(video, work / "h1.tags", hkey, workers=1))
     step("tag hmac", lambda: tag_video(video, hkey, mode="hmac", out=work / "h.tags"))
     step("check hmac", lambda: checks.__setitem__("hmac", check_video(video, work / "h.tags", hkey).status))
     step("tag ed25519", lambda: tag_video(video, sk, mode="ed25519", out=work / "e.tags"))
@@ -127,8 +135,10 @@ def main(argv: List[str] | None = None) -> None:
     sv = rows["c2pa sign"] + rows["c2pa verify"]
     print(f"\nbaseline: raw SHA-256 {size / MB / base:.0f} MB/s ({base:.3f} s per pass)")
     worst = min(base / rows[k] for k in ("tag hmac", "check hmac", "tag ed25519", "check ed25519"))
-    print(f"tag/check throughput, worst of four: {worst:.2f}x raw SHA-256 (target >= 0.70x): "
-          f"{'PASS' if worst >= 0.7 else 'MISS'}")
+    print(f"tag/check throughput, worst of four (default {DEFAULT_WORKERS} hashing threads): {worst:.2f}x "
+          f"raw SHA-256 (target >= 0.70x): {'PASS' if worst >= 0.7 else 'MISS'}")
+    one = min(base / rows[k] for k in ("tag 1 thread", "check 1 thread"))
+    print(f"tag/check on one hashing thread, like the baseline: {one:.2f}x raw SHA-256")
     print(f"C2PA sign + verify: {sv:.3f} s = {sv / base:.2f}x one SHA-256 pass (target <= 3x): "
           f"{'PASS' if sv <= 3 * base else 'MISS'}")
 

@@ -6,19 +6,23 @@ packets keeps the tags valid, and memory stays flat however long the footage is.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Deque, Dict, Iterator, Optional
 
 import av
 
 from .errors import ProvenanceError
 
 NO_PTS = -(2 ** 63)  # stands for a packet without a timestamp in the binary encoding
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FrameHash:
     index: int                  # decode order, 0-based
     pts: Optional[int]          # in `time_base` units
@@ -61,16 +65,41 @@ def stream_params(stream) -> Dict[str, object]:
     }
 
 
+def _digest(pkt) -> bytes:
+    return hashlib.sha256(memoryview(pkt)).digest()
+
+
 def iter_frame_hashes(container, stream, progress: Optional[Callable[[int], None]] = None,
-                      ) -> Iterator[FrameHash]:
-    """Yield one FrameHash per coded video packet, in file (decode) order."""
+                      workers: int = DEFAULT_WORKERS) -> Iterator[FrameHash]:
+    """Yield one FrameHash per coded video packet, in file (decode) order.
+
+    With workers > 1, packets are hashed on a small thread pool while the demuxer reads ahead
+    (hashlib releases the GIL on large buffers); at most `4 * workers` packets are in flight, so
+    memory stays bounded whatever the file size."""
     tb = stream.time_base or Fraction(1, 1)
-    i = 0
-    for pkt in container.demux(stream):
-        if pkt.size == 0:  # the demuxer's end-of-stream flush packet
-            continue
-        yield FrameHash(i, pkt.pts, tb, bool(pkt.is_keyframe), hashlib.sha256(memoryview(pkt)).digest(),
-                        pkt.size)
-        i += 1
+    packets = (p for p in container.demux(stream) if p.size)  # size 0: the demuxer's flush packet
+    if workers <= 1:
+        digests: Iterator = ((p, _digest(p)) for p in packets)
+        yield from _frames(digests, tb, progress)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vs-hash") as pool:
+        yield from _frames(_pipelined(pool, packets, 4 * workers), tb, progress)
+
+
+def _pipelined(pool: ThreadPoolExecutor, packets, depth: int):
+    inflight: Deque = deque()
+    for p in packets:
+        inflight.append((p, pool.submit(_digest, p)))
+        if len(inflight) >= depth:
+            q, fut = inflight.popleft()
+            yield q, fut.result()
+    while inflight:
+        q, fut = inflight.popleft()
+        yield q, fut.result()
+
+
+def _frames(digests, tb: Fraction, progress) -> Iterator[FrameHash]:
+    for i, (pkt, digest) in enumerate(digests):
+        yield FrameHash(i, pkt.pts, tb, bool(pkt.is_keyframe), digest, pkt.size)
         if progress is not None and pkt.pos is not None and pkt.pos >= 0:
             progress(pkt.pos + pkt.size)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from .align import WINDOW, align
 from .errors import KeyFileError, ProvenanceError, TagFormatError
-from .frames import iter_frame_hashes, open_video, stream_params
+from .frames import DEFAULT_WORKERS, iter_frame_hashes, open_video, stream_params
 from .fsutil import atomic_open
 from .keys import load_private_key
 from .tagfile import DEFAULT_GROUP, Key, TagSummary, TagWriter, key_id, read_entries
@@ -72,7 +72,8 @@ def _video_stream(container, path: Path):
 
 
 def tag_video(video: Union[str, Path], key: Key, mode: str = "hmac", out: Optional[Union[str, Path]] = None,
-              group: int = DEFAULT_GROUP, progress: Optional[Callable[[int], None]] = None) -> Path:
+              group: int = DEFAULT_GROUP, progress: Optional[Callable[[int], None]] = None,
+              workers: int = DEFAULT_WORKERS) -> Path:
     """Write the tag file for `video` (default `VIDEO.tags`) and return its path."""
     video = Path(video)
     mode = MODE_ALIASES.get(mode, mode)
@@ -91,7 +92,7 @@ def tag_video(video: Union[str, Path], key: Key, mode: str = "hmac", out: Option
         with atomic_open(out, mode=0o644) as f:
             w = TagWriter(f, mode, key, header, group)
             try:
-                for fr in iter_frame_hashes(container, stream, progress):
+                for fr in iter_frame_hashes(container, stream, progress, workers):
                     w.add(fr)
             except av.error.FFmpegError as e:
                 raise ProvenanceError(f"video became unreadable after {w.n} frames: {video} "
@@ -148,7 +149,7 @@ class CheckReport:
 
 
 def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, window: int = WINDOW,
-                progress: Optional[Callable[[int], None]] = None) -> CheckReport:
+                progress: Optional[Callable[[int], None]] = None, workers: int = DEFAULT_WORKERS) -> CheckReport:
     """Verify `video` against its tag file with `key`; never raises for tampering, only for unusable
     input (missing files, malformed tag file, wrong kind of key: ProvenanceError, exit 2)."""
     video, tags = Path(video), Path(tags)
@@ -186,7 +187,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
                 stream_ok = False
                 problems.append("stream parameters differ from the tagged ones: " + ", ".join(
                     f"{k} {str(tagged.get(k))[:16]} -> {str(params.get(k))[:16]}" for k in diff))
-            vframes = _counting(iter_frame_hashes(container, stream, progress), video_frames, problems)
+            vframes = _counting(iter_frame_hashes(container, stream, progress, workers), video_frames, problems)
         except (av.error.FFmpegError, ProvenanceError) as e:
             # a cut or mangled container that no longer demuxes: every tagged frame is missing
             if isinstance(e, ProvenanceError) and "no video stream" not in str(e):
@@ -239,12 +240,21 @@ class _Timing:
         self.last: object = None
         self.shifts: List[str] = []
         self.count = 0
+        self._ticks: Optional[int] = None
+        self._offset: Fraction = Fraction(0)
 
     def see(self, fr, te) -> None:
         # offset of this frame's time from its tagged time; a missing timestamp on one side only is
         # a change of its own kind (compared as a tuple, never equal to a Fraction)
-        d: object = (fr.pts * fr.time_base - te.pts * self.tb) if fr.pts is not None and te.pts is not None \
-            else ("no pts", fr.pts is None, te.pts is None)
+        if fr.pts is None or te.pts is None:
+            d: object = ("no pts", fr.pts is None, te.pts is None)
+        elif fr.time_base == self.tb:
+            ticks = fr.pts - te.pts  # same time base: integer ticks, a Fraction only when they change
+            if ticks != self._ticks:
+                self._ticks, self._offset = ticks, Fraction(ticks) * self.tb
+            d = self._offset
+        else:
+            d = fr.pts * fr.time_base - te.pts * self.tb
         if not self.seen:
             self.seen, self.base, self.last = True, d, d
             return
