@@ -10,9 +10,9 @@ Both sides are looked ahead by at most `window` frames, so memory stays flat for
 """
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass
-from typing import Deque, Iterable, Iterator, Optional
+from typing import Deque, Dict, Iterable, Iterator, Optional
 
 from .frames import FrameHash
 from .tagfile import TagEntry
@@ -27,13 +27,27 @@ class Event:
     tag: Optional[TagEntry]         # None for 'X'
 
 
+def _inc(d: Dict[bytes, int], k: bytes) -> None:
+    d[k] = d.get(k, 0) + 1
+
+
+def _dec(d: Dict[bytes, int], k: bytes) -> None:
+    n = d[k] - 1
+    if n:
+        d[k] = n
+    else:
+        del d[k]
+
+
 def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], window: int = WINDOW) -> Iterator[Event]:
     vit, tit = iter(video), iter(tags)
     vbuf: Deque[FrameHash] = deque()
     tbuf: Deque[TagEntry] = deque()
-    vcount: Counter = Counter()      # digests in vbuf
-    tcount: Counter = Counter()      # digests in tbuf (authentic entries only)
-    displaced: Counter = Counter()   # tagged frames overtaken by a later one: 'X' when they turn up
+    # multisets of the digests in each buffer; keys leave when their count drops to 0, so memory is
+    # bounded by the window, not by the length of the footage
+    vcount: Dict[bytes, int] = {}
+    tcount: Dict[bytes, int] = {}    # authentic entries only
+    displaced: Dict[bytes, int] = {}  # tagged frames overtaken by a later one: 'X' when they turn up
     v_done = t_done = False
 
     def fill() -> None:
@@ -44,7 +58,7 @@ def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], window: int = WI
                 v_done = True
             else:
                 vbuf.append(fr)
-                vcount[fr.digest] += 1
+                _inc(vcount, fr.digest)
         while not t_done and len(tbuf) < window:
             te = next(tit, None)
             if te is None:
@@ -52,17 +66,17 @@ def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], window: int = WI
             else:
                 tbuf.append(te)
                 if te.digest is not None:
-                    tcount[te.digest] += 1
+                    _inc(tcount, te.digest)
 
     def pop_v() -> FrameHash:
         fr = vbuf.popleft()
-        vcount[fr.digest] -= 1
+        _dec(vcount, fr.digest)
         return fr
 
     def pop_t() -> TagEntry:
         te = tbuf.popleft()
         if te.digest is not None:
-            tcount[te.digest] -= 1
+            _dec(tcount, te.digest)
         return te
 
     while True:
@@ -78,14 +92,14 @@ def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], window: int = WI
         v, t = vbuf[0], tbuf[0]
         if t.digest is not None and v.digest == t.digest:
             pop_v(), pop_t()
-            if displaced[v.digest] > 0:
-                displaced[v.digest] -= 1
+            if v.digest in displaced:
+                _dec(displaced, v.digest)
                 yield Event("X", v, t)
             else:
                 yield Event(".", v, t)
             continue
-        v_later_in_tags = tcount[v.digest] > 0                  # v belongs further on
-        t_later_in_video = t.digest is not None and vcount[t.digest] > 0   # t turns up further on
+        v_later_in_tags = v.digest in tcount                     # v belongs further on
+        t_later_in_video = t.digest is not None and t.digest in vcount   # t turns up further on
         if not v_later_in_tags and not t_later_in_video:
             yield Event("N", pop_v(), pop_t())                   # substitution: altered frame
         elif not v_later_in_tags:
@@ -98,7 +112,7 @@ def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], window: int = WI
             for j, te in enumerate(tbuf):
                 if te.digest == fr.digest:
                     del tbuf[j]
-                    tcount[fr.digest] -= 1
+                    _dec(tcount, fr.digest)
                     break
-            displaced[t.digest] += 1
+            _inc(displaced, t.digest)
             yield Event("X", fr, te)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -121,7 +122,7 @@ class TagWriter:
                              ("t" if self.mode == "hmac-sha256" else "s"): sig}))
 
 
-@dataclass
+@dataclass(slots=True)
 class TagEntry:
     index: int
     pts: Optional[int]
@@ -143,18 +144,18 @@ class TagSummary:
 
 # ---- strict parsing: every deviation is a TagFormatError naming the line ----
 
-_HEX = frozenset("0123456789abcdef")
+_HEX = re.compile(r"[0-9a-f]*")
 
 
 def _hex(v: Any, n: int, what: str, ln: int) -> bytes:
     # lowercase only: one canonical spelling per value, so an accepted file says exactly what was signed
-    if not isinstance(v, str) or len(v) != 2 * n or not _HEX.issuperset(v):
+    if type(v) is not str or len(v) != 2 * n or not _HEX.fullmatch(v):
         raise TagFormatError(f"tag file line {ln}: {what} must be {2 * n} lowercase hex digits")
     return bytes.fromhex(v)
 
 
 def _int(v: Any, what: str, ln: int, lo: int = 0, hi: int = 2 ** 63 - 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+    if type(v) is not int or not lo <= v <= hi:  # type(): rejects bool and int subclasses
         raise TagFormatError(f"tag file line {ln}: {what} must be an integer in [{lo}, {hi}]")
     return v
 
@@ -171,7 +172,7 @@ def _lines(f: IO[bytes]) -> Iterator[Tuple[int, bytes, Dict[str, Any]]]:
         if not raw.endswith(b"\n"):
             raise TagFormatError(f"tag file line {ln}: cut off (no line end)")
         try:
-            obj = json.loads(raw)
+            obj = json.loads(raw.decode("utf-8"))  # str input skips json's encoding detection
         except (ValueError, RecursionError):
             raise TagFormatError(f"tag file line {ln}: not JSON") from None
         if not isinstance(obj, dict):
@@ -286,8 +287,9 @@ def read_entries(f: IO[bytes], key: Key, summary_out: List[TagSummary]) -> Itera
         entry = TagEntry(n, pts, bool(k), h, True)
         prev = c
         n += 1
-        if mode == "hmac-sha256":
-            ok = link_ok and verify(obj.get("t"), ln, _FRAME, H, c)
+        if mode == "hmac-sha256":  # the hot path, inlined
+            t = _hex(obj.get("t"), 32, "t", ln)
+            ok = link_ok and hmac.compare_digest(hmac.digest(key, _FRAME + H + c, "sha256"), t)
             yield entry if ok else bad(entry)
         else:
             group.append((entry, link_ok))

@@ -6,6 +6,8 @@ The tag file format is documented in `tagfile.py` and docs/provenance.md.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -172,7 +174,9 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
         def tag_iter():
             if first is not None:
                 yield first
-            yield from entries
+            # parse and authenticate the tag file on a helper thread: it runs while the main thread
+            # waits in SHA-256 (which releases the GIL); errors are re-raised here, in order
+            yield from _prefetch(entries)
 
         container = None
         stream_ok = True
@@ -195,12 +199,13 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
             problems.append(f"the video cannot be read ({type(e).__name__}): truncated or not this footage")
             stream_ok = False
             vframes = iter(())
+        tag_events = tag_iter()
         try:
             chars: List[str] = []
             first_bad: Optional[FirstBad] = None
             tagged_n = 0
             timing = _Timing(tag_tb)
-            for ev in align(vframes, tag_iter(), window):
+            for ev in align(vframes, tag_events, window):
                 if ev.tag is not None:
                     tagged_n += 1
                 if ev.status == ".":
@@ -212,6 +217,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
                                          fr.time if fr else _tag_time(ev.tag, tag_tb))
                 chars.append(ev.status)
         finally:
+            tag_events.close()  # stops the prefetch thread before the tag file is closed
             if container is not None:
                 container.close()
     problems.extend(timing.problems())
@@ -271,6 +277,48 @@ class _Timing:
             return []
         more = f" (+{self.count - len(self.shifts)} more)" if self.count > len(self.shifts) else ""
         return ["presentation times changed at " + "; ".join(self.shifts) + more]
+
+
+_DONE = object()
+
+
+def _prefetch(items, batch: int = 64, depth: int = 8):
+    """Iterate `items` on a daemon thread, `batch` at a time, at most `depth` batches ahead."""
+    q: "queue.Queue" = queue.Queue(depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        buf: list = []
+        try:
+            for x in items:
+                buf.append(x)
+                if len(buf) >= batch:
+                    q.put(buf)
+                    buf = []
+                    if stop.is_set():
+                        return
+            q.put(buf)
+            q.put(_DONE)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            q.put(e)
+
+    th = threading.Thread(target=run, name="vs-tags", daemon=True)
+    th.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while th.is_alive():  # unblock a producer waiting on a full queue, then let it finish
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                th.join(0.01)
 
 
 def _counting(frames, counter: List[int], problems: List[str]):
