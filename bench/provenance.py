@@ -72,6 +72,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def demux_and_hash(path: Path) -> int:
+    """The floor of packet-level tagging: PyAV demux + SHA-256 of each video packet, nothing else."""
+    from provenance.frames import open_video
+
+    c = open_video(path)
+    n = 0
+    for p in c.demux(c.streams.video[0]):
+        if p.size:
+            hashlib.sha256(memoryview(p)).digest()
+            n += 1
+    c.close()
+    return n
+
+
 def timed(fn: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -112,14 +126,15 @@ def main(argv: List[str] | None = None) -> None:
         mem[name] = rss_mb()
 
     step("raw sha256", lambda: sha256_file(video))
-    step("tag 1 thread", lambda: tag_video(video, hkey, mode="hmac", out=work / "h1.tags", workers=1))
-    step("check 1 thread", lambda: check_video(video, work / "h1.tags", hkey, workers=1))
+    step("demux+sha256", lambda: demux_and_hash(video))
     step("tag hmac", lambda: tag_video(video, hkey, mode="hmac", out=work / "h.tags"))
     step("check hmac", lambda: checks.__setitem__("hmac", check_video(video, work / "h.tags", hkey).status))
     step("tag ed25519", lambda: tag_video(video, sk, mode="ed25519", out=work / "e.tags"))
     step("check ed25519", lambda: checks.__setitem__("ed25519", check_video(video, work / "e.tags", pk).status))
     step("c2pa sign", lambda: sign_file(video, work / "signed.mp4", ident))
     step("c2pa verify", lambda: checks.__setitem__("c2pa", verify_file(work / "signed.mp4", [anchor]).state))
+    step("tag 2 threads", lambda: tag_video(video, hkey, mode="hmac", out=work / "h2.tags", workers=2))
+    step("check 2 threads", lambda: check_video(video, work / "h2.tags", hkey, workers=2))
 
     for k, st in checks.items():
         assert st == "trusted" or set(st) == {"."}, (k, st[:80])
@@ -135,10 +150,11 @@ def main(argv: List[str] | None = None) -> None:
     sv = rows["c2pa sign"] + rows["c2pa verify"]
     print(f"\nbaseline: raw SHA-256 {size / MB / base:.0f} MB/s ({base:.3f} s per pass)")
     worst = min(base / rows[k] for k in ("tag hmac", "check hmac", "tag ed25519", "check ed25519"))
-    print(f"tag/check throughput, worst of four (default {DEFAULT_WORKERS} hashing threads): {worst:.2f}x "
+    print(f"tag/check throughput, worst of four (default {DEFAULT_WORKERS} hashing thread): {worst:.2f}x "
           f"raw SHA-256 (target >= 0.70x): {'PASS' if worst >= 0.7 else 'MISS'}")
-    one = min(base / rows[k] for k in ("tag 1 thread", "check 1 thread"))
-    print(f"tag/check on one hashing thread, like the baseline: {one:.2f}x raw SHA-256")
+    best = max(base / rows[k] for k in ("tag hmac", "tag ed25519"))
+    print(f"tag alone, best mode: {best:.2f}x; floor of the approach (PyAV demux + SHA-256 per packet, no "
+          f"tag file): {base / rows['demux+sha256']:.2f}x")
     print(f"C2PA sign + verify: {sv:.3f} s = {sv / base:.2f}x one SHA-256 pass (target <= 3x): "
           f"{'PASS' if sv <= 3 * base else 'MISS'}")
 

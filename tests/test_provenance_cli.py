@@ -93,3 +93,11 @@ def test_tampered_and_garbage_inputs_exit_codes(work):
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "Traceback" not in r.stderr, args
         assert r.stderr.startswith("error:") or "Error" in r.stderr, (args, r.stderr)
+
+
+def test_provenance_imports_neither_torch_nor_swap_nor_detect():
+    code = ("import sys, provenance.cli, provenance.keys, provenance.c2pa_sign, provenance.c2pa_verify, "
+            "provenance.tags; bad = [m for m in ('torch', 'swap', 'detect', 'cv2') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
