@@ -211,3 +211,21 @@ def test_bad_inputs_are_clean_errors(env, tmp_path):
         load_tag_key(short)
     with pytest.raises(KeyFileError):
         load_tag_key(env["ident"].key_dir)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reformatted_json_means_the_same(env, mode, tmp_path):
+    # key order and whitespace are not part of what is authenticated (the binary encoding is), so a
+    # pretty-printed copy checks the same; a changed value in it still fails
+    tags, _, vkey = env["tags"][mode]
+    lines = tags.read_text().splitlines()
+    relaxed = [lines[0]] + [json.dumps(dict(reversed(list(json.loads(x).items())))) for x in lines[1:]]
+    (tmp_path / "relaxed.tags").write_text("\n".join(relaxed) + "\n")
+    r = check_video(env["video"], tmp_path / "relaxed.tags", vkey)
+    assert r.ok and r.status == "." * N
+    obj = json.loads(relaxed[3])
+    obj["pts"] = (obj["pts"] or 0) + 1
+    relaxed[3] = json.dumps(obj)
+    (tmp_path / "relaxed_bad.tags").write_text("\n".join(relaxed) + "\n")
+    r2 = check_video(env["video"], tmp_path / "relaxed_bad.tags", vkey)
+    assert not r2.ok and r2.status[0] in ".N" and "N" in r2.status
