@@ -247,6 +247,7 @@ class _Timing:
         self.shifts: List[str] = []
         self.count = 0
         self._ticks: Optional[int] = None
+        self._tb_obj: Optional[Fraction] = None
         self._offset: Fraction = Fraction(0)
 
     def see(self, fr, te) -> None:
@@ -254,7 +255,8 @@ class _Timing:
         # a change of its own kind (compared as a tuple, never equal to a Fraction)
         if fr.pts is None or te.pts is None:
             d: object = ("no pts", fr.pts is None, te.pts is None)
-        elif fr.time_base == self.tb:
+        elif fr.time_base is self._tb_obj or fr.time_base == self.tb:
+            self._tb_obj = fr.time_base  # one object per stream: later frames skip the Fraction compare
             ticks = fr.pts - te.pts  # same time base: integer ticks, a Fraction only when they change
             if ticks != self._ticks:
                 self._ticks, self._offset = ticks, Fraction(ticks) * self.tb
