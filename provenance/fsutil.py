@@ -23,7 +23,7 @@ def atomic_open(path: Path, mode: Optional[int] = None) -> Iterator[BinaryIO]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         if mode is not None:
-            os.fchmod(fd, mode)
+            os.chmod(tmp, mode)  # before any byte is written
         with os.fdopen(fd, "w+b") as f:
             yield f
             f.flush()

@@ -118,16 +118,17 @@ def generate_identity(out_dir: Path, name: str = "veriswap local", passphrase: O
                       days: int = DEFAULT_DAYS, overwrite: bool = False) -> Identity:
     """Create a root CA + end-entity signing identity in `out_dir` (keys 0600, atomic writes)."""
     out_dir = Path(out_dir)
-    if not name.strip():
-        raise KeyFileError("identity name must not be empty")
+    if not name.strip() or len(name) > 56:  # X.509 caps CN at 64 chars and we append " root CA"
+        raise KeyFileError("identity name must be 1 to 56 characters")
     if days < 1:
         raise KeyFileError("certificate validity must be at least 1 day")
-    existing = [f for f in (ROOT_KEY, SIGNER_KEY) if (out_dir / f).exists()]
+    existing = [f for f in (ROOT_KEY, SIGNER_KEY, TAG_KEY) if (out_dir / f).exists()]
     if existing and not overwrite:
         raise KeyFileError(f"{out_dir} already holds a key ({existing[0]}); refusing to overwrite it")
     root_key, root_cert, signer_key, signer_cert = make_certificates(name, days)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(out_dir, 0o700)
+    if not out_dir.exists():  # a folder we create is private; an existing one keeps its mode
+        out_dir.mkdir(parents=True)
+        os.chmod(out_dir, 0o700)
     pem = serialization.Encoding.PEM
     atomic_write_bytes(out_dir / ROOT_KEY, _pem_key(root_key, passphrase), mode=0o600)
     atomic_write_bytes(out_dir / SIGNER_KEY, _pem_key(signer_key, passphrase), mode=0o600)
