@@ -128,7 +128,7 @@ class CheckReport:
     first_bad: Optional[FirstBad]
     key_matches: bool                 # the key id in the tag file is this key's
     tags_authentic: bool              # every entry, group and the end line verified
-    stream_matches: bool              # codec, size, extradata (SPS/PPS), time base as tagged
+    stream_matches: bool              # codec, size and extradata (SPS/PPS) as tagged
     problems: List[str] = field(default_factory=list)
     report_version: int = REPORT_VERSION
 
@@ -181,24 +181,28 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, windo
         container = None
         stream_ok = True
         video_frames: List[int] = [0]
+        vframes: Any = iter(())
         try:
             container = open_video(video)
-            stream = _video_stream(container, video)
-            params = stream_params(stream)
-            tagged = head.get("stream") or {}
-            diff = [k for k in ("codec", "width", "height", "extradata_sha256") if tagged.get(k) != params.get(k)]
-            if diff:
+            stream = container.streams.video[0] if container.streams.video else None
+            if stream is None:
                 stream_ok = False
-                problems.append("stream parameters differ from the tagged ones: " + ", ".join(
-                    f"{k} {str(tagged.get(k))[:16]} -> {str(params.get(k))[:16]}" for k in diff))
-            vframes = _counting(iter_frame_hashes(container, stream, progress, workers), video_frames, problems)
-        except (av.error.FFmpegError, ProvenanceError) as e:
+                problems.append("the file has no video stream: not this footage")
+            else:
+                params = stream_params(stream)
+                tagged = head.get("stream") or {}
+                diff = [k for k in ("codec", "width", "height", "extradata_sha256")
+                        if tagged.get(k) != params.get(k)]
+                if diff:
+                    stream_ok = False
+                    problems.append("stream parameters differ from the tagged ones: " + ", ".join(
+                        f"{k} {str(tagged.get(k))[:16]} -> {str(params.get(k))[:16]}" for k in diff))
+                vframes = _counting(iter_frame_hashes(container, stream, progress, workers), video_frames,
+                                    problems)
+        except av.error.FFmpegError as e:
             # a cut or mangled container that no longer demuxes: every tagged frame is missing
-            if isinstance(e, ProvenanceError) and "no video stream" not in str(e):
-                raise
             problems.append(f"the video cannot be read ({type(e).__name__}): truncated or not this footage")
             stream_ok = False
-            vframes = iter(())
         tag_events = tag_iter()
         try:
             chars: List[str] = []
