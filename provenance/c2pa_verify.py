@@ -199,8 +199,8 @@ def _report(path: Path, store: Dict[str, Any], state: Optional[str], results: Di
     signed_at, time_source = sig.get("time"), "tsa" if sig.get("time") else None
     if not signed_at and isinstance(assertions.get(SIGN_LABEL), dict):
         signed_at, time_source = assertions[SIGN_LABEL].get("signed_at"), "claimed"
-    gen = m.get("claim_generator_info") or []
-    generator = " ".join(f"{g.get('name', '')}/{g.get('version', '')}".strip("/") for g in gen[:1]) \
+    gen = [g for g in (m.get("claim_generator_info") or []) if isinstance(g, dict)]
+    generator = (f"{gen[0].get('name', '')}/{gen[0].get('version', '')}".strip("/") if gen else "") \
         or m.get("claim_generator")
     return VerifyReport(
         path=str(path), state=word, c2pa_state=state, manifest_label=label, title=m.get("title"),

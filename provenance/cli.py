@@ -175,9 +175,8 @@ def tag(
         raise ProvenanceError(f"{key} is not a PEM private key: ed25519 mode needs one (e.g. signer.key)")
     with _progress(video, "tag") as prog:
         path = tag_video(video, k, mode=mode, out=out, group=group, progress=prog)
-    n = sum(1 for _ in open(path, "rb"))
     typer.echo(f"tagged     {video}")
-    typer.echo(f"tags       {path}  ({mode}, {n} lines)")
+    typer.echo(f"tags       {path}  ({mode}, {path.stat().st_size} bytes)")
 
 
 @app.command()
