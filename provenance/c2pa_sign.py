@@ -53,8 +53,9 @@ class SwapFacts:
 
     def to_assertion(self) -> Dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
-        if self.source is not None:
-            d["source"] = Path(self.source).name  # no local directory layout in a published manifest
+        for k in ("source", "labels_file"):  # no local directory layout in a published manifest
+            if d.get(k) is not None:
+                d[k] = Path(d[k]).name
         d.update(self.extra)
         return d
 
