@@ -89,6 +89,8 @@ class TagWriter:
         f.write(line)
         self.H = header_digest(line)
         self.chain = self.H
+        if mode == "hmac-sha256":
+            self._frame_mac = hmac.new(key, _FRAME + self.H, hashlib.sha256)
         self.n = 0
         self.groups = 0
 
@@ -104,7 +106,9 @@ class TagWriter:
         pts = "null" if fr.pts is None else int(fr.pts)
         line = f'{{"c":"{c.hex()}","h":"{fr.digest.hex()}","i":{self.n},"k":{int(fr.keyframe)},"pts":{pts}'
         if self.mode == "hmac-sha256":
-            line += f',"t":"{_mac(self.key, _FRAME, self.H, c).hex()}"'
+            m = self._frame_mac.copy()  # keyed state for "frame" || H, prepared once
+            m.update(c)
+            line += f',"t":"{m.hexdigest()}"'
         self.f.write(line.encode() + b"}\n")
         self.n += 1
         if self.mode == "ed25519" and self.n % self.group == 0:
@@ -247,6 +251,7 @@ def read_entries(f: IO[bytes], key: Key, summary_out: List[TagSummary]) -> Itera
         entry.digest, entry.authentic = None, False
         return entry
 
+    frame_mac = hmac.new(key, _FRAME + H, hashlib.sha256) if mode == "hmac-sha256" else None
     prev = H                      # stored chain value of the previous entry
     n = 0                         # entries read
     group: List[Tuple[TagEntry, bool]] = []  # ed25519: entries waiting for their group signature
@@ -312,7 +317,9 @@ def read_entries(f: IO[bytes], key: Key, summary_out: List[TagSummary]) -> Itera
         if mode == "hmac-sha256":  # the hot path, inlined
             if type(t) is not bytes:
                 t = _hex(t, 32, "t", ln)
-            ok = link_ok and hmac.compare_digest(hmac.digest(key, _FRAME + H + c, "sha256"), t)
+            m = frame_mac.copy()
+            m.update(c)
+            ok = link_ok and hmac.compare_digest(m.digest(), t)
             yield entry if ok else bad(entry)
         else:
             group.append((entry, link_ok))
