@@ -73,11 +73,14 @@ def _video_stream(container, path: Path):
     return container.streams.video[0]
 
 
-def tag_video(video: Union[str, Path], key: Key, mode: str = "hmac", out: Optional[Union[str, Path]] = None,
+def tag_video(video: Union[str, Path], key: Union[Key, str, Path], mode: str = "hmac", out: Optional[Union[str, Path]] = None,
               group: int = DEFAULT_GROUP, progress: Optional[Callable[[int], None]] = None,
               workers: int = DEFAULT_WORKERS) -> Path:
-    """Write the tag file for `video` (default `VIDEO.tags`) and return its path."""
+    """Write the tag file for `video` (default `VIDEO.tags`) and return its path. `key` is the HMAC
+    secret (bytes), an Ed25519 private key, or the path of a key file (see load_tag_key)."""
     video = Path(video)
+    if isinstance(key, (str, Path)):
+        key = load_tag_key(key)
     mode = MODE_ALIASES.get(mode, mode)
     if mode not in MODE_ALIASES.values():
         raise ProvenanceError(f"unknown tag mode {mode!r}; use hmac or ed25519")
@@ -150,11 +153,14 @@ class CheckReport:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
 
-def check_video(video: Union[str, Path], tags: Union[str, Path], key: Key, window: int = WINDOW,
+def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key, str, Path], window: int = WINDOW,
                 progress: Optional[Callable[[int], None]] = None, workers: int = DEFAULT_WORKERS) -> CheckReport:
     """Verify `video` against its tag file with `key`; never raises for tampering, only for unusable
-    input (missing files, malformed tag file, wrong kind of key: ProvenanceError, exit 2)."""
+    input (missing files, malformed tag file, wrong kind of key: ProvenanceError, exit 2).
+    `key`: HMAC secret (bytes), Ed25519 public/private key, or the path of a key file."""
     video, tags = Path(video), Path(tags)
+    if isinstance(key, (str, Path)):
+        key = load_tag_key(key)
     if not tags.is_file():
         raise ProvenanceError(f"no such tag file: {tags}")
     if not video.exists() or video.is_dir():

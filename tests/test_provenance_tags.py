@@ -46,6 +46,9 @@ def test_untouched_video_and_plain_remux_are_authentic(env, mode):
     assert r.status == "." * N and r.first_bad is None and r.problems == []
     assert r.frames_video == r.frames_tagged == N
     assert r.key_matches and r.tags_authentic and r.stream_matches
+    # the library also takes the key file's path
+    keyfile = env["ident"].key_dir / (keys.TAG_KEY if mode == "hmac" else keys.SIGNER_CERT)
+    assert check_video(env["video"], tags, keyfile).ok
     # a remux that keeps the coded frames (and a faststart layout) raises no false alarm
     copy = remux_edit(env["video"], env["dir"] / f"remux_{mode}.mp4", faststart=True)
     assert copy.read_bytes() != env["video"].read_bytes()
