@@ -8,7 +8,6 @@ import os
 import stat
 import struct
 import time
-from pathlib import Path
 
 import c2pa
 import pytest
