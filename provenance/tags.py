@@ -211,7 +211,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key,
             stream_ok = False
         tag_events = tag_iter()
         try:
-            chars: List[str] = []
+            chars = bytearray()  # one byte per frame: an hour of 60 fps footage is 216 kB
             first_bad: Optional[FirstBad] = None
             tagged_n = 0
             timing = _Timing(tag_tb)
@@ -225,7 +225,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key,
                     first_bad = FirstBad(ev.status, len(chars), fr.index if fr else None,
                                          ev.tag.index if ev.tag else None,
                                          fr.time if fr else _tag_time(ev.tag, tag_tb))
-                chars.append(ev.status)
+                chars.append(ord(ev.status))
         finally:
             tag_events.close()  # stops the prefetch thread before the tag file is closed
             if container is not None:
@@ -235,7 +235,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key,
         problems.append(f"{summary.bad_entries} tag entries fail authentication "
                         f"(first: frame {summary.first_bad_entry})")
     problems.extend(summary.problems)
-    status = "".join(chars)
+    status = chars.decode("ascii")
     return CheckReport(
         video=str(video), tags=str(tags), mode=head["mode"], status=status, frames_tagged=tagged_n,
         frames_video=video_frames[0], counts=dict(Counter(status)), first_bad=first_bad, key_matches=key_ok,
