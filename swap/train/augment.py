@@ -1,0 +1,116 @@
+"""Batched training augmentation in torch on the training device (one grid_sample per output).
+
+Per sample: L*a*b colour jitter (lightness +-30%, a/b +-8%), random affine (rotate +-10 deg, zoom +-5%,
+shift +-5%), horizontal flip 50%; the *input* additionally gets a random warp of a 5x5 control grid
+(sigma 5/256 of the size), the *target* and its masks only the affine (faceswap's recipe).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class AugmentConfig:
+    rotate: float = 10.0
+    zoom: float = 0.05
+    shift: float = 0.05
+    flip: float = 0.5
+    warp_sigma: float = 5.0 / 256
+    warp_points: int = 5
+    lightness: float = 0.30
+    ab: float = 0.08
+    coverage: float = 1.0
+
+
+# sRGB <-> CIE L*a*b (D65)
+_M = torch.tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = torch.einsum("ij,bjhw->bihw", _M.to(rgb), lin) / _WHITE.to(rgb).view(1, 3, 1, 1)
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-8) ** (1 / 3), 7.787 * xyz + 16 / 116)
+    L = 116 * f[:, 1] - 16
+    a = 500 * (f[:, 0] - f[:, 1])
+    b = 200 * (f[:, 1] - f[:, 2])
+    return torch.stack([L, a, b], 1)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    fy = (lab[:, 0] + 16) / 116
+    fx = fy + lab[:, 1] / 500
+    fz = fy - lab[:, 2] / 200
+    f = torch.stack([fx, fy, fz], 1)
+    xyz = torch.where(f > 0.206893, f ** 3, (f - 16 / 116) / 7.787) * _WHITE.to(lab).view(1, 3, 1, 1)
+    lin = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_M).to(lab), xyz).clamp(0, 1)
+    return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-8) ** (1 / 2.4) - 0.055, 12.92 * lin)
+
+
+def color_jitter(rgb: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    if cfg.lightness <= 0 and cfg.ab <= 0:
+        return rgb
+    b = rgb.shape[0]
+    r = torch.rand(b, 3, 1, 1, generator=g, device=g.device).to(rgb) * 2 - 1
+    lab = rgb_to_lab(rgb)
+    L = lab[:, :1] * (1 + r[:, :1] * cfg.lightness)
+    ab = lab[:, 1:] + r[:, 1:] * cfg.ab * 127
+    return lab_to_rgb(torch.cat([L.clamp(0, 100), ab], 1))
+
+
+def random_affine(b: int, cfg: AugmentConfig, g: torch.Generator, device) -> torch.Tensor:
+    """B,2,3 theta mapping output normalized coords to input normalized coords."""
+    u = torch.rand(b, 5, generator=g, device=g.device).to(device)
+    ang = (u[:, 0] * 2 - 1) * math.radians(cfg.rotate)
+    scale = 1 + (u[:, 1] * 2 - 1) * cfg.zoom
+    tx = (u[:, 2] * 2 - 1) * cfg.shift * 2
+    ty = (u[:, 3] * 2 - 1) * cfg.shift * 2
+    flip = torch.where(u[:, 4] < cfg.flip, -1.0, 1.0).to(device)
+    c = cfg.coverage / scale          # output covers the central `coverage` of the stored crop, zoomed
+    cos, sin = torch.cos(ang) * c, torch.sin(ang) * c
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    return theta
+
+
+def random_warp_offsets(b: int, size: int, cfg: AugmentConfig, g: torch.Generator, device) -> torch.Tensor:
+    """B,size,size,2 smooth displacement (normalized units) from a jittered 5x5 control grid."""
+    n = cfg.warp_points
+    off = torch.randn(b, 2, n, n, generator=g, device=g.device).to(device) * (cfg.warp_sigma * 2 * cfg.coverage)
+    off = F.interpolate(off, size=(size, size), mode="bicubic", align_corners=True)
+    return off.permute(0, 2, 3, 1)
+
+
+def augment_batch(images: torch.Tensor, masks: torch.Tensor, size: int, cfg: AugmentConfig,
+                  g: torch.Generator, warp: bool = True) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """uint8 images (B,3,S,S) + uint8 masks (B,3,S,S) on the device -> float32 (warped input, target,
+    target masks), each B,C,size,size in [0, 1]."""
+    b = images.shape[0]
+    dev = images.device
+    x = color_jitter(images.float() / 255.0, cfg, g)
+    both = torch.cat([x, masks.float() / 255.0], 1)
+    theta = random_affine(b, cfg, g, dev)
+    grid = F.affine_grid(theta, (b, 3, size, size), align_corners=False)
+    out = F.grid_sample(both, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    target, tmask = out[:, :3], out[:, 3:]
+    if warp:
+        wgrid = grid + random_warp_offsets(b, size, cfg, g, dev)
+        warped = F.grid_sample(x, wgrid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    else:
+        warped = target
+    return warped.clamp(0, 1), target.clamp(0, 1), tmask
+
+
+def center_batch(images: torch.Tensor, size: int, coverage: float) -> torch.Tensor:
+    """Unaugmented model inputs (central `coverage` of the crop at `size`), float in [0,1]."""
+    b = images.shape[0]
+    theta = torch.zeros(b, 2, 3, device=images.device)
+    theta[:, 0, 0] = coverage
+    theta[:, 1, 1] = coverage
+    grid = F.affine_grid(theta, (b, 3, size, size), align_corners=False)
+    return F.grid_sample(images.float() / 255.0, grid, mode="bilinear", padding_mode="reflection",
+                         align_corners=False).clamp(0, 1)

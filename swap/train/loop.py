@@ -1,0 +1,534 @@
+"""The training loop: shared encoder, one decoder per identity, GPU-batched augmentation, crash-safe
+checkpoints, resume, previews, loss log, identity check, DDP via torchrun. Callable from a notebook:
+
+    from swap.train import TrainConfig, train
+    summary = train(TrainConfig(faces_a="faces/a", faces_b="faces/b", model_dir="runs/ab", iterations=1000))
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..models import create_model, model_args
+from ..models import io as mio
+from .augment import AugmentConfig, augment_batch, center_batch
+from .data import FaceSet, load_faces
+from .loss import LossConfig, reconstruction_loss
+
+
+@dataclass
+class TrainConfig:
+    faces_a: str
+    faces_b: str
+    model_dir: str
+    model: Optional[str] = None            # None: the folder's saved architecture, else "original"
+    model_options: Dict[str, Any] = field(default_factory=dict)   # e.g. {"resolution": 128} for hq
+    batch_size: int = 16                   # per process (DDP multiplies it by the world size)
+    iterations: Optional[int] = None       # total iterations (resume counts those already done)
+    time_limit: Optional[float] = None     # seconds for this run
+    save_every: int = 250
+    preview_every: int = 250
+    lr: float = 5e-5
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    coverage: float = 1.0
+    device: str = "auto"                   # auto | cpu | cuda | cuda:N
+    precision: str = "auto"                # auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | fp32 | bf16 | fp16
+    compile: bool = False
+    channels_last: Optional[bool] = None   # default: on for CUDA
+    seed: int = 0
+    identity_check: bool = True
+    preview_faces: int = 4
+    progress: bool = True
+    threads: Optional[int] = None
+    log_every: int = 1
+
+
+# ---- small helpers ------------------------------------------------------------------------------
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda requested but no CUDA device is available")
+        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise InputError(f"unknown device {name!r}: use auto, cpu or cuda")
+
+
+def resolve_precision(name: str, device: torch.device) -> Optional[torch.dtype]:
+    if name == "fp32" or (name == "auto" and device.type != "cuda"):
+        return None
+    if name == "bf16" or (name == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    if name in ("fp16", "auto"):
+        return torch.float16
+    raise InputError(f"unknown precision {name!r}: use auto, fp32, bf16 or fp16")
+
+
+class _Pair(torch.nn.Module):
+    """One forward for both identities (one encoder pass over A+B) so DDP sees every parameter once."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, xa: torch.Tensor, xb: torch.Tensor):
+        z = self.model.encode(torch.cat([xa, xb], 0))
+        za, zb = z[: xa.shape[0]], z[xa.shape[0]:]
+        fa, ma = self.model.decode(za, "a")
+        fb, mb = self.model.decode(zb, "b")
+        return fa, ma, fb, mb
+
+
+def _rng_b64(t: torch.Tensor) -> str:
+    return base64.b64encode(t.cpu().numpy().tobytes()).decode()
+
+
+def _rng_from_b64(s: str) -> torch.Tensor:
+    return torch.from_numpy(np.frombuffer(base64.b64decode(s), np.uint8).copy())
+
+
+class _StopFlag:
+    def __init__(self):
+        self.reason: Optional[str] = None
+        self._old: Dict[int, Any] = {}
+
+    def install(self):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now
+        self.reason = signal.Signals(signum).name
+
+    def restore(self):
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+
+
+# ---- the trainer --------------------------------------------------------------------------------
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = resolve_device(cfg.device, self.local_rank)
+        if cfg.threads and self.device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        self.distributed = self.world > 1
+        if self.distributed:
+            import torch.distributed as dist
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
+        self.is_main = self.rank == 0
+        self.dir = Path(cfg.model_dir)
+        self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+
+        existing = mio.find_checkpoint(self.dir) if self.dir.exists() else None
+        saved_cfg = mio.read_config(self.dir) if existing else None
+        if saved_cfg:
+            arch = saved_cfg["architecture"]
+            if cfg.model and cfg.model != arch:
+                raise InputError(f"{self.dir} holds a {arch!r} model; pass --model {arch} or use a new folder")
+            margs = dict(saved_cfg["model_args"])
+            self.coverage = float(saved_cfg.get("coverage", cfg.coverage))
+        else:
+            arch = cfg.model or "original"
+            margs = model_args(arch, **cfg.model_options)
+            self.coverage = cfg.coverage
+        self.arch, self.margs = arch, margs
+        self.model = create_model(arch, **margs).to(self.device)
+        self.res = self.model.resolution
+        self.augcfg = AugmentConfig(**{**asdict(cfg.augment), "coverage": 1.0})
+
+        self.a = load_faces(Path(cfg.faces_a), self.res, self.coverage).to(self.device)
+        self.b = load_faces(Path(cfg.faces_b), self.res, self.coverage).to(self.device)
+
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999),
+                                    **({"fused": True} if self.device.type == "cuda" else {"foreach": True}))
+        self.param_names = {i: n for i, (n, _) in enumerate(self.model.named_parameters())}
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(cfg.seed * 1000 + self.rank)
+        torch.manual_seed(cfg.seed)
+        self.iteration = 0
+        self.elapsed_before = 0.0
+        self.history: List[Dict[str, Any]] = []
+        self.identity_log: List[Dict[str, Any]] = []
+        self.resumed_from: Optional[int] = None
+        if existing:
+            self._resume(existing)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.pair = _Pair(self.model)
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            self.pair = DDP(self.pair, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.step_fn = torch.compile(self._step) if cfg.compile else self._step
+        self._analyzer = None
+        self._pending_rows: List[Dict[str, Any]] = []
+
+    # -- checkpoint -----------------------------------------------------------------------------
+    def _resume(self, ck: Dict[str, Any]) -> None:
+        mio.load_weights(self.model, ck["weights"], self.arch)
+        if ck["optimizer"] is not None:
+            mio.load_optimizer(self.opt, self.param_names, ck["optimizer"])
+        st = ck["state"]
+        self.iteration = int(st.get("iteration", 0))
+        self.elapsed_before = float(st.get("elapsed", 0.0))
+        self.resumed_from = self.iteration
+        rngs = st.get("rng", {})
+        gens = rngs.get("generators") or []
+        if len(gens) == self.world:
+            self.gen.set_state(_rng_from_b64(gens[self.rank]))
+        elif gens:
+            self.gen.manual_seed(self.cfg.seed * 1000 + self.rank + 7919 * self.iteration)
+        if rngs.get("torch"):
+            torch.set_rng_state(_rng_from_b64(rngs["torch"]))
+        if self.is_main:
+            self._truncate_logs()
+
+    def _truncate_logs(self) -> None:
+        p = self.dir / "loss.csv"
+        if not p.exists():
+            return
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
+        keep = [r for r in rows if int(r["iteration"]) <= self.iteration]
+        if len(keep) != len(rows) and rows:
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
+            w.writeheader()
+            w.writerows(keep)
+            from ..video import atomic_write_bytes
+            atomic_write_bytes(p, buf.getvalue().encode())
+        self.history = [{k: float(v) if k != "iteration" else int(v) for k, v in r.items() if v != ""} for r in keep]
+
+    def config_dict(self, sha: Optional[str] = None) -> Dict[str, Any]:
+        def ident(fs: FaceSet, path: str) -> Dict[str, Any]:
+            return {"name": fs.name, "faces_dir": str(Path(path).resolve()), "faces": len(fs),
+                    "embedding_centroid": None if fs.centroid is None else [round(float(v), 6) for v in fs.centroid]}
+        from .. import __name__ as _pkg  # noqa: F401
+        return {"architecture": self.arch, "model_args": self.margs, "resolution": self.res,
+                "coverage": self.coverage, "has_mask": bool(self.model.has_mask),
+                "identities": {"a": ident(self.a, self.cfg.faces_a), "b": ident(self.b, self.cfg.faces_b)},
+                "input": "RGB float [0,1], NCHW, central `coverage` of an aligned crop resized to resolution",
+                "training": {"lr": self.cfg.lr, "batch_size": self.cfg.batch_size, "world_size": self.world,
+                             "loss": asdict(self.cfg.loss), "augment": asdict(self.cfg.augment)}}
+
+    def save(self, reason: str = "periodic") -> None:
+        gens = [_rng_b64(self.gen.get_state())]
+        if self.distributed:
+            import torch.distributed as dist
+            allg: List[Any] = [None] * self.world
+            dist.all_gather_object(allg, gens[0])
+            gens = allg
+        if not self.is_main:
+            return
+        self._flush_rows()
+        state = {"iteration": self.iteration, "elapsed": self.elapsed_before + self._run_elapsed(),
+                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reason": reason,
+                 "architecture": self.arch, "world_size": self.world,
+                 "rng": {"generators": gens, "torch": _rng_b64(torch.get_rng_state())},
+                 "last_loss": self.history[-1] if self.history else None,
+                 "identity_checks": self.identity_log[-20:]}
+        weights = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+        optim = mio.optimizer_tensors(self.opt, self.param_names)
+        mio.save_checkpoint(self.dir, weights, optim, state, self.config_dict())
+
+    # -- one step -------------------------------------------------------------------------------
+    def _sample(self, fs: FaceSet):
+        idx = torch.randint(0, len(fs), (self.cfg.batch_size,), generator=self.gen, device=self.gen.device)
+        idx = idx.to(fs.images.device)
+        return augment_batch(fs.images[idx], fs.masks[idx], self.res, self.augcfg, self.gen)
+
+    def _step(self, wa, ta, ma, wb, tb, mb):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            fa, pma, fb, pmb = self.pair(wa, wb)
+        la = reconstruction_loss(fa, ta, ma, self.cfg.loss, pma)
+        lb = reconstruction_loss(fb, tb, mb, self.cfg.loss, pmb)
+        return la, lb
+
+    def train_step(self) -> Dict[str, float]:
+        self.model.train()
+        wa, ta, ma = self._sample(self.a)
+        wb, tb, mb = self._sample(self.b)
+        if self.channels_last:
+            wa, wb = wa.contiguous(memory_format=torch.channels_last), wb.contiguous(memory_format=torch.channels_last)
+        la, lb = self.step_fn(wa, ta, ma, wb, tb, mb)
+        total = la["loss"] + lb["loss"]
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.iteration += 1
+        row = {"iteration": self.iteration, "loss_a": float(la["face"].detach()), "loss_b": float(lb["face"].detach())}
+        if "mask" in la:
+            row["mask_a"] = float(la["mask"].detach())
+            row["mask_b"] = float(lb["mask"].detach())
+        return row
+
+    # -- outputs --------------------------------------------------------------------------------
+    def _flush_rows(self) -> None:
+        if not self._pending_rows:
+            return
+        p = self.dir / "loss.csv"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fields = list(self._pending_rows[0].keys())
+        new = not p.exists()
+        with open(p, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerows(self._pending_rows)
+        self._pending_rows = []
+
+    def _preview_inputs(self, fs: FaceSet) -> torch.Tensor:
+        n = min(self.cfg.preview_faces, len(fs))
+        idx = torch.linspace(0, len(fs) - 1, n).round().long().to(fs.images.device)
+        return center_batch(fs.images[idx], self.res, 1.0)
+
+    @torch.no_grad()
+    def preview(self) -> Optional[Dict[str, Any]]:
+        """Write preview.png (rows: A, A->A, A->B, B, B->B, B->A [+ masks]) and run the identity check."""
+        if not self.is_main:
+            return None
+        import cv2
+        self.model.eval()
+        xa, xb = self._preview_inputs(self.a), self._preview_inputs(self.b)
+        rows, labels = [], []
+        outs = {}
+        for name, x, same, other in (("A", xa, "a", "b"), ("B", xb, "b", "a")):
+            rec, _ = self.model(x, decoder=same)
+            sw, m = self.model(x, decoder=other)
+            outs[name] = sw
+            rows += [x, rec.float(), sw.float()]
+            labels += [name, f"{name}->{name}", f"{name}->{other.upper()}"]
+            if m is not None:
+                rows.append(m.float().expand(-1, 3, -1, -1))
+                labels.append(f"mask {name}->{other.upper()}")
+        n = max(r.shape[0] for r in rows)
+        tiles = []
+        for r in rows:
+            if r.shape[0] < n:
+                r = torch.cat([r, r.new_zeros(n - r.shape[0], *r.shape[1:])])
+            tiles.append(torch.cat(list(r), 2))  # 3,R,n*R
+        grid = (torch.cat(tiles, 1).permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+        lab_w = 90
+        canvas = np.full((grid.shape[0], grid.shape[1] + lab_w, 3), 255, np.uint8)
+        canvas[:, lab_w:] = grid
+        for i, t in enumerate(labels):
+            cv2.putText(canvas, t, (4, i * self.res + self.res // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+        from ..video import write_image_atomic
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_image_atomic(self.dir / "preview.png", canvas)
+        self._flush_rows()
+        self.plot_loss()
+        res = self.identity_check(outs["A"], outs["B"]) if self.cfg.identity_check else None
+        self.model.train()
+        return res
+
+    def plot_loss(self) -> None:
+        if not self.history:
+            return
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return
+        it = [r["iteration"] for r in self.history]
+        fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+        for k in ("loss_a", "loss_b", "mask_a", "mask_b"):
+            if k in self.history[-1]:
+                ax.plot(it, [r.get(k, float("nan")) for r in self.history], label=k, lw=0.8)
+        ax.set_xlabel("iteration")
+        ax.set_yscale("log")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        buf = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        from ..video import atomic_write_bytes
+        atomic_write_bytes(self.dir / "loss.png", buf.getvalue())
+
+    def _embed(self, crops: List[np.ndarray]) -> List[Optional[np.ndarray]]:
+        if self._analyzer is None:
+            from ..faces import FaceAnalyzer
+            self._analyzer = FaceAnalyzer()
+        out = []
+        for c in crops:
+            try:
+                out.append(self._analyzer.embed_crop(np.ascontiguousarray(c)))
+            except Exception:  # noqa: BLE001 - a generated face the recogniser cannot read counts as no answer
+                out.append(None)
+        return out
+
+    def identity_check(self, a2b: torch.Tensor, b2a: torch.Tensor) -> Optional[Dict[str, Any]]:
+        """Share of A->B outputs the dlib recogniser puts closer to B's centroid than to A's (and B->A)."""
+        try:
+            import dlib  # noqa: F401
+        except ImportError:
+            return None
+        import cv2
+        size = max(150, self.res)
+
+        def crops(x):
+            arr = (x.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
+            return [cv2.resize(a, (size, size), interpolation=cv2.INTER_CUBIC) for a in arr]
+
+        ca, cb = self.a.centroid, self.b.centroid
+        if ca is None or cb is None:
+            ea = [e for e in self._embed(crops(self._preview_inputs(self.a))) if e is not None]
+            eb = [e for e in self._embed(crops(self._preview_inputs(self.b))) if e is not None]
+            if not ea or not eb:
+                return None
+            ca, cb = (np.mean(ea, 0) if ca is None else ca), (np.mean(eb, 0) if cb is None else cb)
+
+        def share(x, target, source):
+            es = [e for e in self._embed(crops(x)) if e is not None]
+            if not es:
+                return None, 0
+            closer = [np.linalg.norm(e - target) < np.linalg.norm(e - source) for e in es]
+            return float(np.mean(closer)), len(es)
+
+        s_ab, n_ab = share(a2b, cb, ca)
+        s_ba, n_ba = share(b2a, ca, cb)
+        rec = {"iteration": self.iteration, "a2b_closer_to_b": s_ab, "b2a_closer_to_a": s_ba,
+               "faces": n_ab + n_ba}
+        self.identity_log.append(rec)
+        return rec
+
+    # -- run ------------------------------------------------------------------------------------
+    def _run_elapsed(self) -> float:
+        return time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0
+
+    def _should_stop(self, local: Optional[str]) -> Optional[str]:
+        if not self.distributed:
+            return local
+        import torch.distributed as dist
+        codes = {None: 0, "iterations": 1, "time limit": 2, "SIGINT": 3, "SIGTERM": 4}
+        t = torch.tensor([codes.get(local, 4)], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        inv = {v: k for k, v in codes.items()}
+        return inv[int(t.item())]
+
+    def run(self) -> Dict[str, Any]:
+        cfg = self.cfg
+        if cfg.iterations is None and cfg.time_limit is None:
+            raise InputError("give a stop condition: --iterations N and/or --time-limit")
+        if cfg.iterations is not None and self.iteration >= cfg.iterations:
+            return self.summary("already at --iterations", 0, 0.0)
+        stop = _StopFlag()
+        stop.install()
+        self._t0 = time.perf_counter()
+        start_it = self.iteration
+        first_loss = None
+        reason = None
+        progress = None
+        task = None
+        if self.is_main and cfg.progress:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            progress = Progress(TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[speed]}"),
+                                TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+            progress.start()
+            task = progress.add_task("train", total=cfg.iterations, completed=self.iteration, loss="", speed="")
+        try:
+            while True:
+                local = stop.reason
+                if local is None and cfg.iterations is not None and self.iteration >= cfg.iterations:
+                    local = "iterations"
+                if local is None and cfg.time_limit is not None and self._run_elapsed() >= cfg.time_limit:
+                    local = "time limit"
+                reason = self._should_stop(local)
+                if reason:
+                    break
+                row = self.train_step()
+                if first_loss is None:
+                    first_loss = row
+                row["elapsed"] = round(self.elapsed_before + self._run_elapsed(), 3)
+                if self.is_main:
+                    self.history.append(row)
+                    if self.iteration % cfg.log_every == 0:
+                        self._pending_rows.append(row)
+                if progress is not None:
+                    dt = self._run_elapsed()
+                    its = (self.iteration - start_it) / max(dt, 1e-9)
+                    ex = its * cfg.batch_size * 2 * self.world
+                    progress.update(task, completed=self.iteration,
+                                    loss=f"A {row['loss_a']:.4f} B {row['loss_b']:.4f}",
+                                    speed=f"{its:.2f} it/s {ex:.1f} ex/s")
+                if cfg.preview_every and self.iteration % cfg.preview_every == 0:
+                    r = self.preview()
+                    if r and progress is not None:
+                        progress.console.print(f"identity check @ {self.iteration}: A->B closer to B "
+                                               f"{r['a2b_closer_to_b']}, B->A closer to A {r['b2a_closer_to_a']}")
+                if cfg.save_every and self.iteration % cfg.save_every == 0:
+                    self.save("periodic")
+        finally:
+            if progress is not None:
+                progress.stop()
+            stop.restore()
+        dt = self._run_elapsed()
+        done = self.iteration - start_it
+        if done:
+            if self.iteration % max(cfg.preview_every, 1) != 0 or not cfg.preview_every:
+                self.preview()
+            self.save(reason if reason in ("SIGINT", "SIGTERM") else "end")
+        return self.summary(reason or "", done, dt, first_loss)
+
+    def summary(self, reason: str, done: int, dt: float, first: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        last = self.history[-1] if self.history else None
+        its = done / dt if dt > 0 else 0.0
+        return {"model_dir": str(self.dir), "architecture": self.arch, "resolution": self.res,
+                "device": str(self.device), "precision": str(self.amp_dtype or "fp32").replace("torch.", ""),
+                "world_size": self.world, "stopped_by": reason, "iteration": self.iteration,
+                "resumed_from": self.resumed_from, "iterations_run": done, "seconds": round(dt, 2),
+                "it_per_s": round(its, 3), "examples_per_s": round(its * self.cfg.batch_size * 2 * self.world, 2),
+                "first_loss": first, "last_loss": last,
+                "identity_check": self.identity_log[-1] if self.identity_log else None}
+
+    def close(self) -> None:
+        if self.distributed:
+            import torch.distributed as dist
+            if dist.is_initialized():
+                dist.barrier()
+                dist.destroy_process_group()
+
+
+def train(cfg: TrainConfig) -> Dict[str, Any]:
+    """Train (or resume) and return the summary dict."""
+    t = Trainer(cfg)
+    try:
+        return t.run()
+    finally:
+        t.close()
