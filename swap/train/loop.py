@@ -163,6 +163,7 @@ class Trainer:
             margs = model_args(arch, **cfg.model_options)
             self.coverage = cfg.coverage
         self.arch, self.margs = arch, margs
+        torch.manual_seed(cfg.seed)  # same initial weights for a given seed (DDP also broadcasts rank 0's)
         self.model = create_model(arch, **margs).to(self.device)
         self.res = self.model.resolution
         self.augcfg = AugmentConfig(**{**asdict(cfg.augment), "coverage": 1.0})

@@ -1,0 +1,104 @@
+"""`veriswap train`: thin CLI over `swap.train` (torch is imported inside the command only)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import app
+from .errors import InputError
+
+
+def parse_duration(text: Optional[str]) -> Optional[float]:
+    """'90', '90s', '10m', '1h30m' -> seconds."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", t)
+    if not parts or "".join(a + b for a, b in parts) != t:
+        raise InputError(f"bad --time-limit {text!r}: use e.g. 90s, 10m, 1h30m")
+    return sum(float(v) * {"h": 3600, "m": 60, "s": 1}[u] for v, u in parts)
+
+
+@app.command("train")
+def train_command(
+    faces_a: Path = typer.Option(..., "--faces-a", help="Faces folder of identity A (from `veriswap extract`)."),
+    faces_b: Path = typer.Option(..., "--faces-b", help="Faces folder of identity B."),
+    model_dir: Path = typer.Option(..., "-m", "--model-dir", help="Model folder (resumed if it holds a checkpoint)."),
+    model: Optional[str] = typer.Option(None, "--model", help="original | hq (default: the folder's, else original)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="hq: 64-256, multiple of 32 (default 128)."),
+    ae_dims: Optional[int] = typer.Option(None, "--ae-dims", help="hq: latent size (default 256)."),
+    e_dims: Optional[int] = typer.Option(None, "--e-dims", help="hq: encoder base width (default 64)."),
+    d_dims: Optional[int] = typer.Option(None, "--d-dims", help="hq: decoder base width (default 64)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Faces per identity per step (per process)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Stop at this total iteration."),
+    time_limit: Optional[str] = typer.Option(None, "--time-limit", help="Stop after this long, e.g. 10m, 1h."),
+    save_every: int = typer.Option(250, "--save-every"),
+    preview_every: int = typer.Option(250, "--preview-every"),
+    lr: float = typer.Option(5e-5, "--lr"),
+    ssim_weight: float = typer.Option(1.0, "--ssim-weight"),
+    l1_weight: float = typer.Option(1.0, "--l1-weight"),
+    mask_weight: float = typer.Option(1.0, "--mask-weight", help="hq: weight of the mask loss."),
+    eye_weight: float = typer.Option(3.0, "--eye-weight"),
+    mouth_weight: float = typer.Option(2.0, "--mouth-weight"),
+    coverage: float = typer.Option(1.0, "--coverage", help="Central share of the aligned crop the model sees."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on CUDA)."),
+    compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the training step."),
+    identity_check: bool = typer.Option(True, "--identity-check/--no-identity-check",
+                                        help="Embed A->B previews with dlib and log who they look like."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Train a shared-encoder / two-decoder face-swap model on two faces folders."""
+    seconds = parse_duration(time_limit)
+    if iterations is None and seconds is None:
+        raise InputError("give a stop condition: --iterations N and/or --time-limit 10m")
+    if batch_size < 1 or save_every < 0 or preview_every < 0:
+        raise InputError("--batch-size must be >= 1, --save-every/--preview-every >= 0")
+    if not 0.3 <= coverage <= 1.0:
+        raise InputError("--coverage must be between 0.3 and 1.0")
+    for p in (faces_a, faces_b):
+        if not p.is_dir():
+            raise InputError(f"faces folder not found: {p}")
+
+    from .train import LossConfig, TrainConfig, train
+
+    opts = {k: v for k, v in {"resolution": resolution, "ae_dims": ae_dims, "e_dims": e_dims,
+                                "d_dims": d_dims}.items() if v is not None}
+    if opts and (model or "original") != "hq":
+        raise InputError("--resolution/--ae-dims/--e-dims/--d-dims apply to --model hq")
+    cfg = TrainConfig(faces_a=str(faces_a), faces_b=str(faces_b), model_dir=str(model_dir), model=model,
+                      model_options=opts, batch_size=batch_size, iterations=iterations, time_limit=seconds,
+                      save_every=save_every, preview_every=preview_every, lr=lr,
+                      loss=LossConfig(ssim=ssim_weight, l1=l1_weight, mask=mask_weight, eyes=eye_weight,
+                                      mouth=mouth_weight),
+                      coverage=coverage, device=device, precision=precision, compile=compile, seed=seed,
+                      identity_check=identity_check, threads=threads, progress=not no_progress)
+    s = train(cfg)
+    import os
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="veriswap train", show_header=False)
+    t.add_row("model", f"{s['architecture']} {s['resolution']}px -> {s['model_dir']}")
+    t.add_row("device", f"{s['device']} ({s['precision']}), {s['world_size']} process(es)")
+    t.add_row("iterations", f"{s['iteration']} (this run {s['iterations_run']}"
+              + (f", resumed from {s['resumed_from']}" if s["resumed_from"] is not None else "") + ")")
+    t.add_row("stopped by", s["stopped_by"] or "-")
+    t.add_row("speed", f"{s['it_per_s']} it/s, {s['examples_per_s']} examples/s, {s['seconds']} s")
+    if s["first_loss"] and s["last_loss"]:
+        f, l = s["first_loss"], s["last_loss"]
+        t.add_row("loss A / B", f"{f['loss_a']:.4f} / {f['loss_b']:.4f} -> {l['loss_a']:.4f} / {l['loss_b']:.4f}")
+    ic = s["identity_check"]
+    if ic:
+        t.add_row("identity check", f"A->B closer to B: {ic['a2b_closer_to_b']}, B->A closer to A: {ic['b2a_closer_to_a']}")
+    t.add_row("files", "model.safetensors, optimizer.safetensors, state.json, config.json, preview.png, loss.csv, loss.png")
+    Console().print(t)

@@ -1,0 +1,264 @@
+"""The train stage on real aligned faces: astronaut (A) vs Grace Hopper (B), single photos + augmentation."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_fixtures import make_faces_dir  # noqa: E402
+
+from swap.errors import InputError  # noqa: E402
+from swap.models import create_model, load_model, swap_crop  # noqa: E402
+from swap.models import io as mio  # noqa: E402
+from swap.train import AugmentConfig, TrainConfig, Trainer, train  # noqa: E402
+from swap.train.augment import augment_batch, center_batch, lab_to_rgb, rgb_to_lab  # noqa: E402
+
+torch.set_num_threads(2)
+TINY = {"resolution": 64, "e_dims": 16, "ae_dims": 64, "d_dims": 16, "mask_dims": 8}
+ROOT = Path(__file__).resolve().parents[1]
+VERISWAP = str(Path(sys.executable).with_name("veriswap"))   # console script (python -m swap.cli double-imports cli)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    d = tmp_path_factory.mktemp("faces")
+    return make_faces_dir(d / "astronaut", "astronaut"), make_faces_dir(d / "grace_hopper", "grace_hopper")
+
+
+def tiny_cfg(faces, model_dir, **kw):
+    base = dict(faces_a=str(faces[0]), faces_b=str(faces[1]), model_dir=str(model_dir), model="hq",
+                model_options=dict(TINY), batch_size=4, lr=3e-4, save_every=0, preview_every=0,
+                progress=False, identity_check=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_loss(model_dir):
+    with open(Path(model_dir) / "loss.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_augmentation_is_identity_without_randomness(faces):
+    from swap.train.data import load_faces
+    fs = load_faces(faces[0], 64)
+    g = torch.Generator().manual_seed(0)
+    cfg = AugmentConfig(rotate=0, zoom=0, shift=0, flip=0, warp_sigma=0, lightness=0, ab=0)
+    warped, target, masks = augment_batch(fs.images[[0, 0]], fs.masks[[0, 0]], 64, cfg, g)
+    ref = center_batch(fs.images[[0, 0]], 64, 1.0)
+    assert torch.allclose(target, ref, atol=1e-5) and torch.allclose(warped, ref, atol=1e-5)
+    assert masks.shape == (2, 3, 64, 64) and 0.2 < masks[0, 0].mean() < 0.95   # face hull covers the face
+    assert masks[0, 1].sum() > 0 and masks[0, 2].sum() > 0                      # eyes and mouth regions
+    # the full recipe changes pixels, keeps range, and is reproducible from the generator
+    out1 = augment_batch(fs.images[[0, 0]], fs.masks[[0, 0]], 64, AugmentConfig(), torch.Generator().manual_seed(1))
+    out2 = augment_batch(fs.images[[0, 0]], fs.masks[[0, 0]], 64, AugmentConfig(), torch.Generator().manual_seed(1))
+    assert torch.equal(out1[0], out2[0]) and (out1[0] - ref).abs().mean() > 0.01
+    assert not torch.equal(out1[0][0], out1[0][1])  # per-sample randomness
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.allclose(lab_to_rgb(rgb_to_lab(x)), x, atol=2e-3)
+
+
+def test_short_run_loss_falls_and_writes_outputs(faces, tmp_path):
+    md = tmp_path / "m"
+    s = train(tiny_cfg(faces, md, iterations=60, preview_every=30, save_every=30, identity_check=True))
+    assert s["iteration"] == 60 and s["stopped_by"] == "iterations"
+    rows = read_loss(md)
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 61))
+    first = np.mean([float(r["loss_a"]) + float(r["loss_b"]) for r in rows[:10]])
+    last = np.mean([float(r["loss_a"]) + float(r["loss_b"]) for r in rows[-10:]])
+    assert last < 0.85 * first, (first, last)
+    assert float(rows[-1]["mask_a"]) < float(rows[0]["mask_a"])
+    for f in ("preview.png", "loss.png", "model.safetensors", "optimizer.safetensors", "state.json",
+              "config.json", "model.safetensors.bak"):
+        assert (md / f).stat().st_size > 0, f
+    import cv2
+    prev = cv2.imread(str(md / "preview.png"))
+    assert prev.shape[0] == 8 * 64  # A, A->A, A->B, mask, B, B->B, B->A, mask
+    cfg = json.loads((md / "config.json").read_text())
+    assert cfg["architecture"] == "hq" and cfg["resolution"] == 64
+    assert cfg["identities"]["a"]["name"] == "astronaut" and cfg["identities"]["b"]["name"] == "grace_hopper"
+    assert len(cfg["identities"]["a"]["embedding_centroid"]) == 128
+    assert cfg["weights"]["sha256"] == mio.sha256_file(md / "model.safetensors")
+    st = json.loads((md / "state.json").read_text())
+    assert st["identity_checks"] and st["identity_checks"][-1]["faces"] > 0
+    # convert's entry point
+    model, mcfg = load_model(md, "cpu")
+    crop = np.ascontiguousarray(np.asarray(__import__("cv2").imread(str(next(faces[0].glob("*.png")))))[..., ::-1])
+    out, mask = swap_crop(model, mcfg, crop, "a2b")
+    assert out.shape == crop.shape and out.dtype == np.uint8 and mask.shape == crop.shape[:2]
+    assert 0 <= mask.min() and mask.max() <= 1 and not np.array_equal(out, crop)
+
+
+def test_original_architecture_trains_saves_and_loads(faces, tmp_path):
+    m = create_model("original")
+    n_params = sum(p.numel() for p in m.parameters())
+    assert 80e6 < n_params < 85e6   # 4 conv blocks 128..1024, dense 1024, 4x4x1024, two 3-upscale decoders
+    md = tmp_path / "orig"
+    s = train(tiny_cfg(faces, md, model="original", model_options={}, batch_size=2, iterations=2))
+    assert s["iteration"] == 2 and s["resolution"] == 64
+    model, cfg = load_model(md)
+    face, mask = model(torch.rand(1, 3, 64, 64), decoder="b")
+    assert face.shape == (1, 3, 64, 64) and mask is None and cfg["has_mask"] is False
+
+
+def test_resume_continues_with_same_next_loss(faces, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(tiny_cfg(faces, straight, iterations=7))
+    train(tiny_cfg(faces, resumed, iterations=6))
+    s = train(tiny_cfg(faces, resumed, iterations=7))
+    assert s["resumed_from"] == 6 and s["iteration"] == 7
+    a, b = read_loss(straight), read_loss(resumed)
+    assert [int(r["iteration"]) for r in b] == list(range(1, 8))
+    for k in ("loss_a", "loss_b", "mask_a"):
+        assert float(b[-1][k]) == pytest.approx(float(a[-1][k]), rel=1e-4), k
+    st = json.loads((resumed / "state.json").read_text())
+    assert st["iteration"] == 7
+
+
+def test_resume_rejects_other_architecture(faces, tmp_path):
+    md = tmp_path / "m"
+    train(tiny_cfg(faces, md, iterations=1))
+    with pytest.raises(InputError, match="holds a 'hq' model"):
+        Trainer(tiny_cfg(faces, md, model="original", model_options={}, iterations=2))
+
+
+KILL_CHILD = textwrap.dedent("""
+    import sys, time, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, {tests!r})
+    from test_train import tiny_cfg
+    from swap.models import io as mio
+    from swap.train import Trainer
+    t = Trainer(tiny_cfg(({a!r}, {b!r}), {md!r}, iterations=10))
+    t.train_step(); t.train_step(); t.save()
+    calls = [0]
+    real = mio._replace
+    def paused(src, dst):
+        calls[0] += 1
+        if calls[0] == {at}:
+            open({marker!r}, "w").write(str(dst))
+            time.sleep(120)
+        real(src, dst)
+    mio._replace = paused
+    t.train_step(); t.save()
+""")
+
+
+@pytest.mark.parametrize("at", [2, 4, 6])
+def test_kill_9_during_save_leaves_loadable_checkpoint(faces, tmp_path, at):
+    # replace calls in the 2nd save: 1-3 back up weights/optimizer/state, 4-5 new payload, 6 state, 7 config
+    md, marker = tmp_path / "m", tmp_path / "marker"
+    code = KILL_CHILD.format(tests=str(Path(__file__).parent), a=str(faces[0]), b=str(faces[1]), md=str(md),
+                             at=at, marker=str(marker))
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    t0 = time.time()
+    while not marker.exists():
+        assert p.poll() is None, "child exited before reaching the save"
+        assert time.time() - t0 < 90
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    ck = mio.find_checkpoint(md)
+    assert ck is not None and ck["state"]["iteration"] == 2
+    model, cfg = load_model(md)
+    assert cfg["iteration"] == 2 and cfg["weights"]["sha256"] == mio.sha256_file(ck["weights"])
+    s = train(tiny_cfg(faces, md, iterations=3))
+    assert s["resumed_from"] == 2 and s["iteration"] == 3
+
+
+def test_corrupt_and_foreign_checkpoints_give_clear_errors(faces, tmp_path):
+    md = tmp_path / "m"
+    train(tiny_cfg(faces, md, iterations=1, save_every=1))
+    train(tiny_cfg(faces, md, iterations=2))
+    # corrupt current weights: falls back to the backup (iteration 1)
+    (md / "model.safetensors").write_bytes(b"\x00" * 100)
+    model, cfg = load_model(md)
+    assert cfg["iteration"] == 1
+    # corrupt backup too: clear error, no traceback material
+    (md / "model.safetensors.bak").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="no usable checkpoint"):
+        load_model(md)
+    # a pickle posing as weights is never unpickled
+    import pickle
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "model.safetensors").write_bytes(pickle.dumps({"x": 1}))
+    (foreign / "config.json").write_text(json.dumps({"architecture": "hq"}))
+    with pytest.raises(InputError, match="not a veriswap model"):
+        load_model(foreign)
+    # weights of another architecture under a valid-looking state
+    other = tmp_path / "other"
+    train(tiny_cfg(faces, other, iterations=1))
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["model_args"]["ae_dims"] = 32
+    (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InputError, match="does not fit architecture"):
+        load_model(other)
+    # through the CLI: one line, exit code 2
+    from swap.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(md), "-n", "3",
+              "--no-progress"])
+    assert e.value.code == 2
+
+
+def test_cli_sigterm_saves_and_exits_cleanly(faces, tmp_path):
+    md = tmp_path / "m"
+    p = subprocess.Popen([VERISWAP, "train", "--faces-a", str(faces[0]), "--faces-b",
+                          str(faces[1]), "-m", str(md), "--model", "hq", "--resolution", "64", "--e-dims", "16",
+                          "--d-dims", "16", "--ae-dims", "64", "-b", "2", "-n", "100000", "--save-every", "0",
+                          "--preview-every", "2", "--no-identity-check", "--threads", "1", "--no-progress"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0 = time.time()
+    while not (md / "preview.png").exists():
+        assert p.poll() is None, p.stdout.read()
+        assert time.time() - t0 < 90
+        time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, out
+    st = json.loads((md / "state.json").read_text())
+    assert st["reason"] == "SIGTERM" and st["iteration"] >= 2
+    assert "SIGTERM" in out and "examples/s" in out
+
+
+def test_ddp_two_cpu_processes_write_one_checkpoint(faces, tmp_path):
+    md = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "--no-python", VERISWAP, "train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]),
+                        "-m", str(md), "--model", "hq", "--resolution", "64", "--e-dims", "16", "--d-dims", "16",
+                        "--ae-dims", "64", "-b", "2", "-n", "4", "--save-every", "2", "--preview-every", "4",
+                        "--device", "cpu", "--threads", "1", "--no-identity-check", "--no-progress"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    st = json.loads((md / "state.json").read_text())
+    assert st["world_size"] == 2 and st["iteration"] == 4 and len(st["rng"]["generators"]) == 2
+    assert [int(x["iteration"]) for x in read_loss(md)] == [1, 2, 3, 4]   # rank 0 alone logs
+    assert not list(md.glob("*.tmp")) and (md / "preview.png").exists()
+    assert r.stdout.count("veriswap train") == 1                           # one summary
+    load_model(md)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("compile_", [False, True])
+def test_cuda_mixed_precision_channels_last(faces, tmp_path, compile_):
+    md = tmp_path / "cuda"
+    s = train(tiny_cfg(faces, md, iterations=20, device="cuda", compile=compile_))
+    assert s["device"].startswith("cuda") and s["precision"] in ("bfloat16", "float16")
+    rows = read_loss(md)
+    assert float(rows[-1]["loss_a"]) < float(rows[0]["loss_a"])
+    model, cfg = load_model(md, "cuda")
+    assert next(model.parameters()).is_cuda
