@@ -172,7 +172,7 @@ class Trainer:
         self.b = load_faces(Path(cfg.faces_b), self.res, self.coverage).to(self.device)
 
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999),
-                                    **({"fused": True} if self.device.type == "cuda" else {"foreach": True}))
+                                    fused=True)  # one kernel for all params (CUDA and CPU)
         self.param_names = {i: n for i, (n, _) in enumerate(self.model.named_parameters())}
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.gen = torch.Generator(device=self.device)

@@ -1,0 +1,213 @@
+"""Training throughput: the classic pipeline vs `veriswap train`'s loop, same model, batch and machine.
+
+baseline: torch DataLoader, one worker process per identity doing the faceswap-style augmentation per
+          sample with OpenCV/numpy on the CPU (L*a*b jitter, warpAffine rotate/zoom/shift/flip, 5x5 random
+          warp via remap), fp32, the encoder run separately on A and B, torch's default Adam.
+ours:     swap.train.Trainer.train_step: uint8 faces resident on the device, batched torch augmentation
+          (grid_sample), one encoder pass over A+B, foreach/fused Adam, autocast bf16/fp16 + channels_last on CUDA.
+
+Both use the same loss (masked SSIM + L1 with eye/mouth weights) on the same real faces (astronaut vs
+Grace Hopper). Each variant runs in a fresh process; peak memory is the max RSS of the process and its
+workers (CPU) or torch's peak allocated memory (CUDA).
+
+    python bench/train.py                       # original + hq, a few minutes on 2 CPU cores
+    python bench/train.py --models hq --iters 20 --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "4090": 165e12}
+
+
+# ---- baseline: classic per-sample OpenCV augmentation in DataLoader workers -----------------------
+
+class ClassicFaces:
+    def __init__(self, images, masks, size, n):
+        self.images, self.masks, self.size, self.n = images, masks, size, n   # numpy N,S,S,3 / N,S,S,3
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        import cv2
+        import numpy as np
+        rng = np.random.default_rng((os.getpid() * 7919 + i) % 2**32)
+        j = rng.integers(len(self.images))
+        img, msk = self.images[j], self.masks[j]
+        s = img.shape[0]
+        # L*a*b jitter
+        lab = cv2.cvtColor(img.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+        r = rng.uniform(-1, 1, 3)
+        lab[..., 0] = np.clip(lab[..., 0] * (1 + r[0] * 0.3), 0, 100)
+        lab[..., 1:] += r[1:] * 0.08 * 127
+        img = np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0, 1)
+        # affine rotate/zoom/shift + flip
+        m = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-10, 10), rng.uniform(0.95, 1.05))
+        m[:, 2] += rng.uniform(-0.05, 0.05, 2) * s
+        img = cv2.warpAffine(img, m, (s, s), borderMode=cv2.BORDER_REFLECT)
+        msk = cv2.warpAffine(msk, m, (s, s), borderMode=cv2.BORDER_REFLECT)
+        if rng.random() < 0.5:
+            img, msk = img[:, ::-1], msk[:, ::-1]
+        # 5x5 random warp (faceswap's random_warp)
+        grid = np.linspace(0, s - 1, 5)
+        mx = np.broadcast_to(grid, (5, 5)).astype(np.float32) + rng.normal(0, s * 5 / 256, (5, 5)).astype(np.float32)
+        my = np.broadcast_to(grid, (5, 5)).T.astype(np.float32) + rng.normal(0, s * 5 / 256, (5, 5)).astype(np.float32)
+        mx = cv2.resize(mx, (s, s), interpolation=cv2.INTER_CUBIC)
+        my = cv2.resize(my, (s, s), interpolation=cv2.INTER_CUBIC)
+        warped = cv2.remap(np.ascontiguousarray(img), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        t = lambda a: np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32)  # noqa: E731
+        return t(warped), t(img), t(msk.astype(np.float32) / 255)
+
+
+def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads):
+    import numpy as np
+    import torch
+
+    from swap.train import TrainConfig, Trainer
+    torch.set_num_threads(threads)
+    td = tempfile.mkdtemp(prefix="bench_train_")
+    cfg = TrainConfig(faces_a=str(faces[0]), faces_b=str(faces[1]), model_dir=td, model=model_name,
+                      model_options=model_opts, batch_size=batch, device=device, progress=False,
+                      identity_check=False, save_every=0, preview_every=0)
+    if variant == "baseline":
+        cfg.precision, cfg.channels_last = "fp32", False
+    tr = Trainer(cfg)
+    dev = tr.device
+    flops = None
+    if variant == "ours":
+        step = tr.train_step
+    else:
+        from torch.utils.data import DataLoader
+
+        from swap.train.loss import reconstruction_loss
+        opt = torch.optim.Adam(tr.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+
+        def loader(fs):
+            imgs = fs.images.cpu().permute(0, 2, 3, 1).numpy()
+            msks = fs.masks.cpu().permute(0, 2, 3, 1).numpy()
+            ds = ClassicFaces(imgs, msks, tr.res, batch * (iters + warmup + 4))
+            return iter(DataLoader(ds, batch_size=batch, num_workers=1, persistent_workers=True,
+                                   pin_memory=dev.type == "cuda", prefetch_factor=2))
+        la_it, lb_it = loader(tr.a), loader(tr.b)
+        model = tr.model
+
+        def step():
+            out = {}
+            loss = 0
+            for side, it in (("a", la_it), ("b", lb_it)):
+                w, t, m = (x.to(dev, non_blocking=True) for x in next(it))
+                face, mask = model(w, decoder=side)
+                l = reconstruction_loss(face, t, m, cfg.loss, mask)
+                loss = loss + l["loss"]
+                out[f"loss_{side}"] = float(l["face"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return out
+
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        if variant == "ours":
+            from torch.utils.flop_counter import FlopCounterMode
+            with FlopCounterMode(display=False) as fc:
+                step()
+            flops = fc.get_total_flops()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        step()
+    sync()
+    dt = time.perf_counter() - t0
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    res = {"variant": variant, "model": model_name, "device": str(dev), "batch": batch, "iters": iters,
+           "seconds": dt, "examples_per_s": iters * batch * 2 / dt, "peak_mib": peak}
+    if flops:
+        name = torch.cuda.get_device_name(dev)
+        peak_fl = next((v for k, v in PEAK_BF16.items() if k in name), None)
+        res["gpu"] = name
+        res["tflops"] = flops * iters / dt / 1e12
+        res["mfu_pct"] = 100 * flops * iters / dt / peak_fl if peak_fl else None
+    import shutil
+    shutil.rmtree(td, ignore_errors=True)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="original,hq")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--hq-resolution", type=int, default=128)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1, help="alternate baseline/ours this many times, keep the best")
+    ap.add_argument("--_variant", help=argparse.SUPPRESS)
+    ap.add_argument("--_faces", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a._variant:
+        faces = a._faces.split(os.pathsep)
+        for m in a.models.split(","):
+            opts = {"resolution": a.hq_resolution} if m == "hq" else {}
+            print("RESULT " + json.dumps(run_variant(a._variant, m, opts, a.batch, a.iters, a.warmup, a.device,
+                                                     faces, a.threads)), flush=True)
+        return
+    from train_fixtures import make_faces_dir
+    fd = Path(tempfile.mkdtemp(prefix="bench_faces_"))
+    faces = [str(make_faces_dir(fd / "astronaut", "astronaut", 256)),
+             str(make_faces_dir(fd / "grace_hopper", "grace_hopper", 256))]
+    import platform
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) \
+        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs, torch threads {a.threads}, device {a.device}")
+    print(f"batch {a.batch} per identity, {a.iters} timed iterations after {a.warmup} warm-up")
+    results = {}
+    for m in a.models.split(","):
+        for rep in range(a.repeats):
+            for v in ("baseline", "ours"):
+                cmd = [sys.executable, __file__, "--_variant", v, "--_faces", os.pathsep.join(faces), "--models", m,
+                       "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
+                       "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads)]
+                out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+                lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+                if out.returncode or not lines:
+                    sys.exit(f"{v} {m} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+                r = json.loads(lines[-1][7:])
+                best = results.get((m, v))
+                if best is None or r["examples_per_s"] > best["examples_per_s"]:
+                    results[(m, v)] = r
+    print(f"{'model':10s} {'variant':9s} {'examples/s':>11s} {'peak MiB':>9s} {'ratio':>6s}  extra")
+    for m in a.models.split(","):
+        b, o = results[(m, "baseline")], results[(m, "ours")]
+        res = f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"
+        print(f"{res:10s} {'baseline':9s} {b['examples_per_s']:11.2f} {b['peak_mib']:9.0f} {'1.00':>6s}")
+        extra = ""
+        if o.get("tflops") is not None:
+            extra = f"{o['tflops']:.1f} TFLOP/s" + (f", MFU {o['mfu_pct']:.1f}% of {o['gpu']} bf16 peak"
+                                                     if o.get("mfu_pct") else "")
+        print(f"{res:10s} {'ours':9s} {o['examples_per_s']:11.2f} {o['peak_mib']:9.0f} "
+              f"{o['examples_per_s'] / b['examples_per_s']:6.2f}  {extra}")
+
+
+if __name__ == "__main__":
+    main()
