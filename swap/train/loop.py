@@ -165,6 +165,8 @@ class Trainer:
         self.arch, self.margs = arch, margs
         torch.manual_seed(cfg.seed)  # same initial weights for a given seed (DDP also broadcasts rank 0's)
         self.model = create_model(arch, **margs).to(self.device)
+        if self.channels_last:  # before the optimizer exists, so its state follows the params' layout
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.res = self.model.resolution
         self.augcfg = AugmentConfig(**{**asdict(cfg.augment), "coverage": 1.0})
 
@@ -185,8 +187,6 @@ class Trainer:
         self.resumed_from: Optional[int] = None
         if existing:
             self._resume(existing)
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
         self.pair = _Pair(self.model)
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -200,6 +200,10 @@ class Trainer:
         mio.load_weights(self.model, ck["weights"], self.arch)
         if ck["optimizer"] is not None:
             mio.load_optimizer(self.opt, self.param_names, ck["optimizer"])
+            for p, st in self.opt.state.items():   # loaded state is contiguous: match each param's layout
+                for k, v in st.items():
+                    if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                        st[k] = torch.empty_like(p).copy_(v)
         st = ck["state"]
         self.iteration = int(st.get("iteration", 0))
         self.elapsed_before = float(st.get("elapsed", 0.0))
