@@ -262,3 +262,22 @@ def test_cuda_mixed_precision_channels_last(faces, tmp_path, compile_):
     assert float(rows[-1]["loss_a"]) < float(rows[0]["loss_a"])
     model, cfg = load_model(md, "cuda")
     assert next(model.parameters()).is_cuda
+
+
+def test_time_limit_and_cli_argument_errors(faces, tmp_path):
+    from swap.train_cli import parse_duration
+    assert parse_duration("10m") == 600 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
+    with pytest.raises(InputError):
+        parse_duration("ten minutes")
+    s = train(tiny_cfg(faces, tmp_path / "t", time_limit=1.0))
+    assert s["stopped_by"] == "time limit" and s["iteration"] >= 1 and s["seconds"] < 10
+    from swap.cli import main
+    for argv in (["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x")],
+                 ["train", "--faces-a", str(tmp_path / "nope"), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
+                  "-n", "1"],
+                 ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
+                  "-n", "1", "--resolution", "128"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2, argv
+    assert not (tmp_path / "x").exists()

@@ -239,7 +239,6 @@ class Trainer:
         def ident(fs: FaceSet, path: str) -> Dict[str, Any]:
             return {"name": fs.name, "faces_dir": str(Path(path).resolve()), "faces": len(fs),
                     "embedding_centroid": None if fs.centroid is None else [round(float(v), 6) for v in fs.centroid]}
-        from .. import __name__ as _pkg  # noqa: F401
         return {"architecture": self.arch, "model_args": self.margs, "resolution": self.res,
                 "coverage": self.coverage, "has_mask": bool(self.model.has_mask),
                 "identities": {"a": ident(self.a, self.cfg.faces_a), "b": ident(self.b, self.cfg.faces_b)},
