@@ -281,3 +281,18 @@ def test_time_limit_and_cli_argument_errors(faces, tmp_path):
             main(argv)
         assert e.value.code == 2, argv
     assert not (tmp_path / "x").exists()
+
+
+def test_coverage_matches_what_swap_crop_feeds_the_model(faces):
+    import cv2
+    from swap.train.data import load_faces
+    fs = load_faces(faces[0], 64, coverage=0.75)
+    train_view = center_batch(fs.images[:1], 64, 0.75)[0].permute(1, 2, 0).numpy()
+    crop = cv2.imread(str(next(faces[0].glob("*.png"))))[..., ::-1]
+    h = crop.shape[0]
+    m = int(round(h * 0.25 / 2))
+    convert_view = cv2.resize(np.ascontiguousarray(crop[m:h - m, m:h - m]), (64, 64),
+                              interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    assert np.abs(train_view - convert_view).mean() < 0.03
+    whole = cv2.resize(np.ascontiguousarray(crop), (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    assert np.abs(train_view - whole).mean() > 0.05   # and it is not the whole crop

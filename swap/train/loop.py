@@ -168,7 +168,7 @@ class Trainer:
         if self.channels_last:  # before the optimizer exists, so its state follows the params' layout
             self.model = self.model.to(memory_format=torch.channels_last)
         self.res = self.model.resolution
-        self.augcfg = AugmentConfig(**{**asdict(cfg.augment), "coverage": 1.0})
+        self.augcfg = AugmentConfig(**{**asdict(cfg.augment), "coverage": self.coverage})
 
         self.a = load_faces(Path(cfg.faces_a), self.res, self.coverage).to(self.device)
         self.b = load_faces(Path(cfg.faces_b), self.res, self.coverage).to(self.device)
@@ -317,7 +317,7 @@ class Trainer:
     def _preview_inputs(self, fs: FaceSet) -> torch.Tensor:
         n = min(self.cfg.preview_faces, len(fs))
         idx = torch.linspace(0, len(fs) - 1, n).round().long().to(fs.images.device)
-        return center_batch(fs.images[idx], self.res, 1.0)
+        return center_batch(fs.images[idx], self.res, self.coverage)
 
     @torch.no_grad()
     def preview(self) -> Optional[Dict[str, Any]]:
