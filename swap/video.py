@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import av
 import cv2
@@ -58,15 +58,18 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def write_image_atomic(path: Path, rgb: np.ndarray) -> None:
+def write_image_atomic(path: Path, rgb: np.ndarray, fsync: bool = True) -> None:
     ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"cannot encode image: {path}")
-    atomic_write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, buf.tobytes(), fsync=fsync)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace (never half-written)."""
+def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write to a temp file in the same folder, fsync, then os.replace (never half-written).
+
+    fsync=False still never leaves a half-written file after a crash of the process (only after
+    a power loss); extract uses it for the many small face crops."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -74,7 +77,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -120,8 +124,13 @@ def probe(path: Path) -> VideoInfo:
                          bool(c.streams.audio))
 
 
-def iter_frames(path: Path, every: int = 1, start: int = 0) -> Iterator[Frame]:
+def iter_frames(path: Path, every: int = 1, start: int = 0,
+                select: Optional[Callable[[int], bool]] = None,
+                stop: Optional[int] = None) -> Iterator[Frame]:
     """Yield every `every`-th frame (index >= start) of a video, image, or image folder.
+
+    `select(index)` picks a subset (frames not selected are decoded but never converted to RGB,
+    which is most of the cost of skipping); reading ends before frame index `stop`.
 
     A truncated or corrupt video yields the frames that decode and then raises InputError,
     so callers keep what they already wrote.
@@ -130,11 +139,13 @@ def iter_frames(path: Path, every: int = 1, start: int = 0) -> Iterator[Frame]:
     every = max(1, int(every))
     if path.is_dir():
         for i, p in enumerate(list_images(path)):
-            if i >= start and i % every == 0:
+            if stop is not None and i >= stop:
+                break
+            if i >= start and i % every == 0 and (select is None or select(i)):
                 yield Frame(i, i / 25.0, read_image(p))
         return
     if is_image(path):
-        if start == 0:
+        if start == 0 and (select is None or select(0)):
             yield Frame(0, 0.0, read_image(path))
         return
     container = _open(path)
@@ -146,7 +157,9 @@ def iter_frames(path: Path, every: int = 1, start: int = 0) -> Iterator[Frame]:
         try:
             for frame in container.decode(vs):
                 i += 1
-                if i < start or i % every:
+                if stop is not None and i >= stop:
+                    break
+                if i < start or i % every or (select is not None and not select(i)):
                     continue
                 t = float(frame.pts * vs.time_base) if frame.pts is not None else i / fps
                 yield Frame(i, t, frame.to_ndarray(format="rgb24"))
