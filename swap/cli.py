@@ -73,6 +73,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
         _DEBUG["on"] = True
+    # OpenCV logs decoder complaints ('[ERROR:0@0.03] ... IHDR chunk') to stderr on its own;
+    # the CLI reports unreadable files itself, in one line. Set before cv2 is imported.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     _register_stage_commands()
     _register_subapps()
     try:

@@ -20,7 +20,10 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import sys
 import time
+import types
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -215,6 +218,20 @@ def _run_job(job: _Job) -> dict:
 
 # ---- parent side ------------------------------------------------------------------------------
 
+@contextmanager
+def _bare_main():
+    """Start spawned workers without re-running the caller's __main__ (a script that calls
+    `extract` without an `if __name__ == "__main__"` guard would otherwise run again in every
+    worker and hang the pool). Workers only need `swap.extract`, which they import by name."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def _source_key(path: Path, taken: Dict[str, str]) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in (path.stem if path.is_file() else path.name))
     key = stem or "source"
@@ -337,7 +354,10 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
     ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
     stats: dict = {}
-    pool = ctx.Pool(n_jobs, initializer=_init_worker, initargs=(counter,)) if plans else None
+    pool = None
+    if plans:
+        with _bare_main():
+            pool = ctx.Pool(n_jobs, initializer=_init_worker, initargs=(counter,))
     try:
         for p, info, rec, parts_dir, todo in plans:
             parts_dir.mkdir(parents=True, exist_ok=True)
@@ -364,6 +384,10 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
                 summary.errors.append(errs[0] + " (frames before it were kept; re-run to retry)")
             if not rec.frames or not any(rec.frames.values()):
                 summary.warnings.append(f"no faces found in {p}")
+            expected = len(range(0, info.frames, s.every))
+            if not info.is_image and not errs and rec.frames and max(rec.frames) + s.every < info.frames - 1:
+                summary.warnings.append(f"{p}: decoded {len(rec.frames)} of {expected} expected frames "
+                                        "(the file may be truncated)")
             aln.save(aln_path)
             if rec.complete:
                 shutil.rmtree(parts_dir, ignore_errors=True)

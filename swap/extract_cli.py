@@ -47,10 +47,10 @@ def extract_command(
             bar.update(task, completed=done, total=total or None, fps=f"{done / el:.1f}" if el > 0 else "-")
 
         summary = extract(inputs, out, alignments, settings, ref_face, jobs, overwrite, progress)
-    for w in summary.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+    for w in summary.warnings:       # one line each, never wrapped (users grep these)
+        typer.secho(f"warning: {w}", err=True, fg="yellow")
     for e in summary.errors:
-        console.print(f"[red]error:[/] {e}")
+        typer.secho(f"error: {e}", err=True, fg="red")
     typer.echo(
         f"extract: {summary.sources} source(s), {summary.frames_read} frames read"
         f" ({summary.frames_resumed} already done), {summary.faces_found} faces found,"

@@ -62,10 +62,11 @@ def two_face_frame(size: Tuple[int, int] = (1024, 600)) -> np.ndarray:
     return canvas
 
 
-def _frame_at(photo: np.ndarray, t: float, size: Tuple[int, int]) -> np.ndarray:
-    """Photo under a smooth similarity transform + brightness drift, at phase t in [0, 1)."""
+def motion_matrix(photo_shape: Tuple[int, ...], t: float, size: Tuple[int, int] = (640, 480)) -> np.ndarray:
+    """2x3 matrix photo px -> video frame px at phase t in [0, 1) of `make_face_video`'s motion
+    (tests use it as ground truth: landmarks of the photo mapped through it are where the face is)."""
     w, h = size
-    ph, pw = photo.shape[:2]
+    ph, pw = photo_shape[:2]
     base = min(w / pw, h / ph) * 0.95
     scale = base * (1.0 + 0.08 * math.sin(2 * math.pi * t))
     angle = 4.0 * math.sin(2 * math.pi * t * 1.3)
@@ -74,7 +75,13 @@ def _frame_at(photo: np.ndarray, t: float, size: Tuple[int, int]) -> np.ndarray:
     m = cv2.getRotationMatrix2D((pw / 2, ph / 2), angle, scale)
     m[0, 2] += cx - pw / 2
     m[1, 2] += cy - ph / 2
-    out = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return m
+
+
+def _frame_at(photo: np.ndarray, t: float, size: Tuple[int, int]) -> np.ndarray:
+    """Photo under a smooth similarity transform + brightness drift, at phase t in [0, 1)."""
+    out = cv2.warpAffine(photo, motion_matrix(photo.shape, t, size), size, flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT)
     gain = 1.0 + 0.12 * math.sin(2 * math.pi * t * 0.7)
     return np.clip(out.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
