@@ -1,0 +1,76 @@
+"""Colour matching of a swapped face to the face it replaces (convert's `--color`), as a registry.
+
+Each function takes the swapped crop, the original crop (RGB uint8, same size) and a boolean mask of
+the face area, and returns the swapped crop recoloured so that, inside the mask, its colour
+statistics match the original's (lighting of the target scene, not of the training photos).
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import cv2
+import numpy as np
+
+ColorFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+COLOR_TRANSFERS: Dict[str, ColorFn] = {}
+
+
+def register_color(name: str):
+    def deco(fn: ColorFn) -> ColorFn:
+        COLOR_TRANSFERS[name] = fn
+        return fn
+    return deco
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+@register_color("none")
+def _none(swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return swapped
+
+
+@register_color("avg")
+def _avg(swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """faceswap's avg-color: shift each channel by the difference of the means inside the mask."""
+    if not mask.any():
+        return swapped
+    diff = original[mask].astype(np.float32).mean(0) - swapped[mask].astype(np.float32).mean(0)
+    return _u8(swapped.astype(np.float32) + diff)
+
+
+@register_color("lab")
+def _lab(swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Reinhard et al. colour transfer: match mean and std of each L*a*b* channel inside the mask."""
+    if mask.sum() < 16:
+        return swapped
+    s = cv2.cvtColor(swapped, cv2.COLOR_RGB2LAB).astype(np.float32)
+    o = cv2.cvtColor(original, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sm, ss = s[mask].mean(0), s[mask].std(0) + 1e-3
+    om, os_ = o[mask].mean(0), o[mask].std(0) + 1e-3
+    out = (s - sm) * (os_ / ss) + om
+    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+@register_color("hist")
+def _hist(swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Histogram matching per RGB channel (faceswap's match-hist), statistics from inside the mask."""
+    if mask.sum() < 16:
+        return swapped
+    out = np.empty_like(swapped)
+    for c in range(3):
+        src, ref = swapped[..., c][mask], original[..., c][mask]
+        s_cdf = np.cumsum(np.bincount(src, minlength=256)).astype(np.float64) / src.size
+        r_cdf = np.cumsum(np.bincount(ref, minlength=256)).astype(np.float64) / ref.size
+        lut = np.clip(np.searchsorted(r_cdf, s_cdf), 0, 255).astype(np.uint8)
+        out[..., c] = lut[swapped[..., c]]
+    return out
+
+
+def color_transfer(name: str, swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    from .errors import InputError
+
+    if name not in COLOR_TRANSFERS:
+        raise InputError(f"unknown --color {name!r}; choose from {', '.join(COLOR_TRANSFERS)}")
+    return COLOR_TRANSFERS[name](swapped, original, mask.astype(bool))

@@ -1,0 +1,52 @@
+"""`veriswap convert`: thin CLI over `swap.convert.convert` (torch is imported inside the command only)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import app
+
+
+@app.command("convert")
+def convert_command(
+    video: Path = typer.Argument(..., help="Input video."),
+    model_dir: Path = typer.Option(..., "-m", "--model-dir", help="Trained model folder (from `veriswap train`)."),
+    out: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4/.mov), C2PA-signed."),
+    direction: str = typer.Option("a2b", "--direction", help="a2b: faces of A become B; b2a: the reverse."),
+    alignments: Optional[Path] = typer.Option(None, "--alignments", help="Alignments file from `veriswap extract` (default: extract now)."),
+    color: str = typer.Option("avg", "--color", help="Colour matching: avg | lab | hist | none."),
+    mask: str = typer.Option("hull", "--mask", help="hull (landmarks) | learned (hq models' mask head)."),
+    erode: float = typer.Option(0.03, "--erode", help="Mask erosion, fraction of face size."),
+    blur: float = typer.Option(0.06, "--blur", help="Mask feather, fraction of face size."),
+    max_distance: float = typer.Option(0.6, "--max-distance", help="Swap only faces this close to the source identity."),
+    all_faces: bool = typer.Option(False, "--all-faces", help="Swap every face, whoever it is."),
+    labels_dir: Optional[Path] = typer.Option(None, "--labels-dir", help="Labels + masks folder (default: OUT.labels/ beside OUT)."),
+    key: Optional[Path] = typer.Option(None, "--key", "-k", help="Signing identity folder (default: the local identity)."),
+    crf: int = typer.Option(18, "--crf", help="H.264 quality (lower = better, 18 ~ visually lossless)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Swap faces in a video; write a signed video, per-frame labels and manipulation masks."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .cli import existing_paths
+    from .convert import ConvertSettings, convert
+
+    existing_paths([video, model_dir] + ([alignments] if alignments else []))
+    settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur,
+                               max_distance=None if all_faces else max_distance, crf=crf, device=device,
+                               key_dir=str(key) if key else None)
+    console = Console(stderr=True)
+    with Progress(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=no_progress, transient=True) as bar:
+        task = bar.add_task("convert", total=None)
+        s = convert(video, model_dir, out, alignments, settings, labels_dir,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total or None))
+    for w in s.warnings:
+        typer.secho(f"warning: {w}", err=True, fg="yellow")
+    typer.echo(f"convert: {s.frames} frames, {s.frames_swapped} with swapped faces, {s.faces_swapped} faces swapped,"
+               f" {s.faces_skipped} other faces kept, {s.fps:.1f} fps, {s.seconds:.1f} s\n"
+               f"output:   {s.out} (C2PA manifest {s.manifest})\nlabels:   {s.labels}")

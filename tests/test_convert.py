@@ -1,0 +1,171 @@
+"""The convert stage on real faces: videos of the astronaut (A) swapped with a small model trained on the
+astronaut and Grace Hopper (B); the output's pixels, audio, labels, masks and C2PA manifest."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from swap import alignments as A
+from swap.color import COLOR_TRANSFERS, color_transfer
+from swap.convert import ConvertSettings, convert
+from swap.errors import InputError
+from swap.extract import extract
+from swap.faces import FaceAnalyzer
+from swap.masks import hull_mask
+from swap.samples import load_photo, make_face_video, two_face_frame
+from swap.video import iter_frames, probe
+
+VERISWAP = str(Path(sys.executable).with_name("veriswap"))
+TINY = {"resolution": 64, "e_dims": 16, "ae_dims": 64, "d_dims": 16, "mask_dims": 8}
+N = 16
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Videos of A and B, their faces, a small hq model trained a few steps, a signing identity."""
+    from provenance.keys import generate_identity
+    from swap.train import TrainConfig, train
+
+    d = tmp_path_factory.mktemp("convert")
+    va = make_face_video(d / "astronaut.mp4", "astronaut", frames=N)
+    vb = make_face_video(d / "grace.mp4", "grace_hopper", frames=N)
+    ref = d / "astronaut_ref.png"
+    cv2.imwrite(str(ref), cv2.cvtColor(load_photo("astronaut"), cv2.COLOR_RGB2BGR))
+    extract([va], d / "fa", ref_face=ref, jobs=1)       # the astronaut only (not the mission patch)
+    extract([vb], d / "fb", jobs=1)
+    train(TrainConfig(faces_a=str(d / "fa"), faces_b=str(d / "fb"), model_dir=str(d / "model"), model="hq",
+                      model_options=dict(TINY), batch_size=4, iterations=30, lr=3e-4, save_every=0,
+                      preview_every=0, progress=False, identity_check=False, device="cpu"))
+    ident = generate_identity(d / "keys", name="convert test")
+    return {"dir": d, "va": va, "aln": d / "fa" / "alignments.json", "model": d / "model", "keys": d / "keys",
+            "ident": ident}
+
+
+@pytest.fixture(scope="module")
+def converted(setup):
+    out = setup["dir"] / "out" / "swapped.mp4"
+    s = convert(setup["va"], setup["model"], out, setup["aln"],
+                ConvertSettings(key_dir=str(setup["keys"]), device="cpu"))
+    return out, s
+
+
+def test_output_keeps_frames_timing_and_audio(setup, converted):
+    out, s = converted
+    src, dst = probe(setup["va"]), probe(out)
+    assert (dst.width, dst.height, dst.frames) == (src.width, src.height, src.frames) == (640, 480, N)
+    assert abs(dst.fps - src.fps) < 1e-6 and dst.has_audio and src.has_audio
+    assert s.frames == N and s.frames_swapped == N and s.faces_swapped == N
+
+
+def test_only_the_masked_face_area_changes(setup, converted):
+    out, _ = converted
+    labels_dir = out.with_name("swapped.labels")
+    before = {f.index: f.rgb.astype(np.int16) for f in iter_frames(setup["va"])}
+    for f in iter_frames(out):
+        mask = cv2.imread(str(labels_dir / "masks" / f"{f.index:06d}.png"), cv2.IMREAD_GRAYSCALE)
+        diff = np.abs(f.rgb.astype(np.int16) - before[f.index]).mean(2)
+        outside = cv2.dilate((mask > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+        inside = mask > 200
+        assert inside.sum() > 2000                         # a face-sized region was replaced
+        assert diff[outside].mean() < 2.0                  # elsewhere: only H.264 noise (both CRF 18)
+        assert diff[inside].mean() > 4 * diff[outside].mean() + 3
+
+
+def test_labels_and_masks_describe_the_swap(setup, converted):
+    out, s = converted
+    labels = json.loads(out.with_name("swapped.labels").joinpath("labels.json").read_text())
+    assert labels["format"] == "veriswap-labels" and labels["version"] == 1
+    assert labels["direction"] == "a2b" and labels["model"]["sha256"].startswith("sha256:")
+    assert labels["counts"] == {"frames": N, "frames_swapped": N, "faces_swapped": N, "faces_skipped": 0}
+    assert [f["index"] for f in labels["frames"]] == list(range(N))
+    rec = A.load(setup["aln"]).source_for(setup["va"])
+    for fr in labels["frames"]:
+        assert fr["swapped"] and len(fr["faces"]) == 1
+        face = fr["faces"][0]
+        assert face["box"] == rec.frames[fr["index"]][0].box and len(face["landmarks"]) == 68
+        mask = cv2.imread(str(out.with_name("swapped.labels") / fr["mask"]), cv2.IMREAD_GRAYSCALE)
+        ys, xs = np.nonzero(mask > 127)
+        cx, cy = xs.mean(), ys.mean()
+        x0, y0, x1, y1 = face["box"]
+        assert x0 < cx < x1 and y0 < cy < y1 + 0.3 * (y1 - y0)   # the mask sits on the face
+        assert face["mask_pixels"] == int((mask > 127).sum())
+    assert labels["c2pa_manifest"] == s.manifest
+
+
+def test_output_is_signed_and_declared_ai_made(setup, converted):
+    from provenance.c2pa_verify import verify_file
+
+    out, s = converted
+    rep = verify_file(out, trust_anchors=[setup["keys"] / "root.pem"])
+    assert rep.state == "trusted"
+    text = rep.to_json()
+    assert "compositeWithTrainedAlgorithmicMedia" in text and "a2b" in text
+    r = subprocess.run([VERISWAP, "provenance", "verify", str(out), "--trust-anchor", str(setup["keys"] / "root.pem")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "TRUSTED" in r.stdout
+
+
+def test_identity_filter_swaps_only_the_source_person(setup, tmp_path):
+    both = two_face_frame((1024, 600))
+    video = make_face_video(tmp_path / "both.mp4", both, frames=6, size=(1024, 600), audio=False)
+    s = convert(video, setup["model"], tmp_path / "o.mp4", None,
+                ConvertSettings(key_dir=str(setup["keys"]), device="cpu"))
+    labels = json.loads((tmp_path / "o.labels" / "labels.json").read_text())
+    swapped = [f for fr in labels["frames"] for f in fr["faces"]]
+    assert s.faces_skipped >= 6 and swapped                 # Grace Hopper (and the patch) are kept
+    assert all((f["box"][0] + f["box"][2]) / 2 < 512 for f in swapped)   # only the astronaut, on the left
+    s_all = convert(video, setup["model"], tmp_path / "all.mp4", None,
+                    ConvertSettings(key_dir=str(setup["keys"]), device="cpu", max_distance=None))
+    assert s_all.faces_swapped > s.faces_swapped and s_all.faces_skipped == 0
+
+
+@pytest.mark.parametrize("name", ["avg", "lab", "hist"])
+def test_color_transfer_matches_the_target_face(name):
+    fa = FaceAnalyzer()
+    a = fa.analyze(load_photo("astronaut"), size=128)[0]
+    g = fa.analyze(load_photo("grace_hopper"), size=128)[0]
+    mask = hull_mask(a.landmarks_crop, 128) > 0
+    before = np.abs(g.crop[mask].mean(0) - a.crop[mask].mean(0)).sum()
+    out = color_transfer(name, g.crop, a.crop, mask)
+    after = np.abs(out[mask].astype(np.float64).mean(0) - a.crop[mask].mean(0)).sum()
+    assert before > 20 and after < 0.25 * before, (before, after)
+    assert set(COLOR_TRANSFERS) >= {"avg", "lab", "hist", "none"}
+
+
+def test_interrupted_convert_leaves_nothing_behind(setup, tmp_path):
+    out = tmp_path / "o.mp4"
+
+    def stop(done, total):
+        if done == 5:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        convert(setup["va"], setup["model"], out, setup["aln"],
+                ConvertSettings(key_dir=str(setup["keys"]), device="cpu"), progress=stop)
+    assert not out.exists() and not (tmp_path / "o.labels" / "labels.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_bad_inputs_exit_2_with_one_line(setup, tmp_path):
+    img = tmp_path / "face.png"
+    cv2.imwrite(str(img), cv2.cvtColor(load_photo("astronaut"), cv2.COLOR_RGB2BGR))
+    va, m, k = str(setup["va"]), str(setup["model"]), str(setup["keys"])
+    cases = [
+        ([va, "-m", str(tmp_path / "nomodel"), "-o", str(tmp_path / "o.mp4")], "no such"),
+        ([str(img), "-m", m, "-o", str(tmp_path / "o.mp4"), "-k", k], "takes a video"),
+        ([va, "-m", m, "-o", str(tmp_path / "o.avi"), "-k", k], ".mp4 or .mov"),
+        ([va, "-m", m, "-o", str(tmp_path / "o.mp4"), "--direction", "x2y", "-k", k], "a2b or b2a"),
+        ([va, "-m", m, "-o", str(tmp_path / "o.mp4"), "--color", "sepia", "-k", k], "--color"),
+        ([va, "-m", str(setup["dir"] / "fa"), "-o", str(tmp_path / "o.mp4"), "-k", k], ""),
+    ]
+    for args, msg in cases:
+        r = subprocess.run([VERISWAP, "convert", *args, "--no-progress"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, (args, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and msg in lines[0], (args, r.stderr)
+        assert not (tmp_path / "o.mp4").exists()
