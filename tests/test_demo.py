@@ -1,0 +1,164 @@
+"""`veriswap demo` end to end on the built-in real faces, with a 1-second training budget.
+
+Checks what a newcomer would look at: faces of both people, a loadable model, a converted video with
+labels and masks, C2PA-signed so that it verifies as trusted only with the anchor (and as invalid once a
+byte changes), and a tamper check that names the altered frame. A second run on the same folder must
+resume instead of redoing the work.
+"""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from provenance.c2pa_verify import verify_file
+from provenance.tags import check_video
+from swap import alignments as A
+from swap.demo import PERSON_A, PERSON_B, DemoOptions, run_demo
+from swap.errors import InputError
+
+FRAMES = 20
+TAMPER = 12
+VERISWAP = str(Path(sys.executable).with_name("veriswap"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo_out"
+    buf = io.StringIO()
+    console = Console(file=buf, width=120, highlight=False)
+    opts = DemoOptions(out_dir=str(out), time_limit=1.0, frames=FRAMES, tamper_frame=TAMPER, progress=False)
+    result = run_demo(opts, console=console)
+    return out, result, buf.getvalue()
+
+
+def test_demo_passes_and_prints_a_summary(demo):
+    out, result, text = demo
+    assert result.ok, text
+    assert [s.name for s in result.steps] == ["videos", "extract", "train", "keys", "convert", "verify", "tags"]
+    assert "all checks passed" in text
+    assert "detect" in text and "not built yet" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ok"] is True and summary["data"]["verify"]["state"] == "trusted"
+
+
+def test_faces_of_both_people_are_extracted(demo):
+    out, result, _ = demo
+    from swap.faces import FaceAnalyzer, distance
+    from swap.samples import load_photo
+
+    ref = FaceAnalyzer().reference_embedding(load_photo(PERSON_A))
+    for person in (PERSON_A, PERSON_B):
+        fdir = out / "faces" / person
+        doc = json.loads((fdir / "faces.json").read_text())
+        # one face per frame: the astronaut's second (false) detection is dropped by the reference filter
+        assert len(doc["faces"]) == FRAMES, person
+        assert sorted(e["frame"] for e in doc["faces"].values()) == list(range(FRAMES))
+        for name, e in doc["faces"].items():
+            assert (fdir / name).is_file() and name.startswith(f"{person}_")
+            assert np.asarray(e["landmarks"]).shape == (68, 2)
+        aln = A.load(fdir / "alignments.json")
+        (src,) = aln.sources.values()
+        assert src.complete and len(src.frames) == FRAMES
+        d = [distance(np.asarray(e["embedding"]), ref) for e in doc["faces"].values()]
+        if person == PERSON_A:
+            assert max(d) < 0.6          # same person as the photo
+        else:
+            assert min(d) > 0.6          # Grace Hopper is someone else
+
+
+def test_model_checkpoint_loads_and_swaps(demo):
+    out, result, _ = demo
+    from swap.models import load_model, swap_crop
+    from swap.video import read_image
+
+    model, config = load_model(out / "model")
+    assert config["architecture"] == "original" and config["resolution"] == 64
+    assert {k: v["name"] for k, v in config["identities"].items()} == {"a": PERSON_A, "b": PERSON_B}
+    state = json.loads((out / "model" / "state.json").read_text())
+    assert state["iteration"] >= 1 and (out / "model" / "preview.png").stat().st_size > 0
+    crop = read_image(sorted((out / "faces" / PERSON_A).glob("*.png"))[0])
+    swapped, mask = swap_crop(model, config, crop, "a2b")
+    assert swapped.shape == crop.shape and mask is None and not np.array_equal(swapped, crop)
+
+
+def test_converted_video_has_labels_and_masks(demo):
+    out, result, _ = demo
+    import av
+    import cv2
+
+    video = out / "outputs" / f"{PERSON_A}_a2b.mp4"
+    labels = json.loads((out / "outputs" / f"{PERSON_A}_a2b.labels" / "labels.json").read_text())
+    assert labels["counts"]["frames"] == FRAMES and labels["counts"]["frames_swapped"] == FRAMES
+    assert labels["direction"] == "a2b" and labels["model"]["identities"] == {"a": PERSON_A, "b": PERSON_B}
+    for fr in labels["frames"]:
+        (face,) = fr["faces"]
+        mask = cv2.imread(str(video.parent / f"{PERSON_A}_a2b.labels" / fr["mask"]), cv2.IMREAD_GRAYSCALE)
+        x0, y0, x1, y1 = (int(v) for v in face["box"])
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        assert mask.shape == (480, 640) and mask[cy, cx] > 200 and mask[5, 5] == 0   # face centre, corner
+    with av.open(str(video)) as c:
+        assert c.streams.video[0].width == 640 and c.streams.audio
+        assert sum(1 for _ in c.decode(video=0)) == FRAMES
+
+
+def test_signed_output_is_trusted_only_with_the_anchor(demo):
+    out, result, _ = demo
+    signed = out / "outputs" / f"{PERSON_A}_a2b.mp4"
+    anchor = out / "keys" / "root.pem"
+    r = verify_file(signed, [anchor])
+    assert r.state == "trusted", r.failures
+    assert r.ai_generated and any(s.endswith("compositeWithTrainedAlgorithmicMedia") for s in r.digital_source_types)
+    sha = json.loads((out / "model" / "config.json").read_text())["weights"]["sha256"]
+    assert r.swap["model_hash"] == f"sha256:{sha}" and r.swap["frames_swapped"] == FRAMES
+    assert [i["title"] for i in r.ingredients] == [f"{PERSON_A}.mp4"]
+    assert verify_file(signed).state == "valid-untrusted"
+    bad = verify_file(out / "tamper" / f"{PERSON_A}_a2b.byte-flipped.mp4", [anchor])
+    assert bad.state == "invalid" and "assertion.bmffHash.mismatch" in [f.code for f in bad.failures]
+    assert result.data["verify"]["state_tampered"] == "invalid"
+
+
+def test_tamper_check_names_the_altered_frame(demo):
+    out, result, _ = demo
+    video = out / "videos" / f"{PERSON_A}.mp4"
+    tags = Path(str(video) + ".tags")
+    key = out / "keys" / "tag.key"
+    clean = check_video(video, tags, key)
+    assert clean.ok and clean.status == "." * FRAMES
+    bad = check_video(out / "tamper" / f"{PERSON_A}.frame{TAMPER}-altered.mp4", tags, key)
+    assert not bad.ok
+    assert bad.status == "." * TAMPER + "N" + "." * (FRAMES - TAMPER - 1)
+    assert bad.first_bad.video_index == TAMPER
+    assert result.data["tags"]["first_bad_frame"] == TAMPER
+
+
+def test_rerun_resumes_instead_of_redoing(demo):
+    out, _, _ = demo
+    kept = (out / "videos" / f"{PERSON_B}.mp4", out / "model" / "model.safetensors", out / "keys" / "signer.key",
+            out / "outputs" / f"{PERSON_A}_a2b.mp4")
+    before = {p: p.stat().st_mtime_ns for p in kept}
+    again = run_demo(DemoOptions(out_dir=str(out), time_limit=1.0, frames=FRAMES, tamper_frame=TAMPER, progress=False),
+                     console=Console(file=io.StringIO()))
+    assert again.ok
+    resumed = {s.name: s.resumed for s in again.steps}
+    assert resumed["videos"] and resumed["extract"] and resumed["train"] and resumed["keys"] and resumed["convert"]
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    assert verify_file(out / "outputs" / f"{PERSON_A}_a2b.mp4", [out / "keys" / "root.pem"]).state == "trusted"
+
+
+def test_bad_options(tmp_path):
+    with pytest.raises(InputError):
+        run_demo(DemoOptions(out_dir=str(tmp_path / "d"), frames=3), console=Console(file=io.StringIO()))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError):
+        run_demo(DemoOptions(out_dir=str(tmp_path / "file")), console=Console(file=io.StringIO()))
+    p = subprocess.run([VERISWAP, "demo", "-o", str(tmp_path / "d"), "--time-limit", "soon"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.strip().startswith("error: bad --time-limit") and "Traceback" not in p.stderr
+    assert not (tmp_path / "d").exists()
