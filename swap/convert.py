@@ -45,6 +45,7 @@ class ConvertSettings:
     max_distance: Optional[float] = 0.6   # swap only faces this close to the source identity (None: all)
     crf: int = 18
     device: str = "auto"
+    batch_size: int = 8             # faces per model forward (frames are buffered until it is full)
     sign: bool = True               # C2PA-sign the output (every generated video is signed)
     key_dir: Optional[str] = None   # signing identity folder (default: the local identity)
 
@@ -132,13 +133,15 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     """Swap the faces of `video` with the model in `model_dir`; write OUT (signed) + labels + masks."""
     import torch
 
-    from .models import load_model, swap_crop
+    from .models import load_model, swap_crops
 
     t0 = time.perf_counter()
     s = settings or ConvertSettings()
     video, out = Path(video), Path(out)
     if s.direction not in ("a2b", "b2a"):
         raise InputError("--direction must be a2b or b2a")
+    if s.batch_size < 1:
+        raise InputError("--batch-size must be >= 1")
     if s.color not in COLOR_TRANSFERS:
         raise InputError(f"unknown --color {s.color!r}; choose from {', '.join(COLOR_TRANSFERS)}")
     if s.mask not in MASKS:
@@ -176,21 +179,18 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
         frames_out: List[Dict] = []
         unsigned = work / ("unsigned" + out.suffix.lower())
         cov = float(cfg.get("coverage", 1.0))
-        with torch.inference_mode(), VideoWriter(unsigned, info.width, info.height, info.fps, crf=s.crf,
-                                                 audio_from=video) as writer:
-            for fr in iter_frames(video):
-                rgb = fr.rgb.copy()
+        pending: List[tuple] = []       # (frame, [(face record, crop)]) waiting for one batched forward
+
+        def flush(writer: VideoWriter) -> None:
+            crops = [c for _, todo in pending for _, c in todo]
+            results = iter(swap_crops(model, cfg, crops, s.direction))
+            for fr, todo in pending:
+                rgb = fr.rgb
                 faces_lab = []
                 applied = np.zeros(rgb.shape[:2], np.uint8)
-                for f in rec.frames.get(fr.index, []):
-                    if centroid is not None and s.max_distance is not None and f.embedding is not None:
-                        if np.linalg.norm(np.asarray(f.embedding) - np.asarray(centroid)) > s.max_distance:
-                            summary.faces_skipped += 1
-                            continue
+                for f, crop in todo:
+                    swapped, learned = next(results)
                     mtx = f.matrix_array()
-                    crop = cv2.warpAffine(fr.rgb, mtx, (f.size, f.size), flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REFLECT)
-                    swapped, learned = swap_crop(model, cfg, crop, s.direction)
                     pts = f.landmarks_array() @ mtx[:, :2].T + mtx[:, 2]
                     margin = int(round(f.size * (1 - cov) / 2))
                     mask = face_mask(s.mask, pts, f.size, learned, margin, s.erode, s.blur)
@@ -211,6 +211,27 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                 summary.frames += 1
                 if progress:
                     progress(summary.frames, info.frames)
+            pending.clear()
+
+        with torch.inference_mode(), VideoWriter(unsigned, info.width, info.height, info.fps, crf=s.crf,
+                                                 audio_from=video) as writer:
+            queued = 0
+            for fr in iter_frames(video):
+                todo = []
+                for f in rec.frames.get(fr.index, []):
+                    if centroid is not None and s.max_distance is not None and f.embedding is not None:
+                        if np.linalg.norm(np.asarray(f.embedding) - np.asarray(centroid)) > s.max_distance:
+                            summary.faces_skipped += 1
+                            continue
+                    crop = cv2.warpAffine(fr.rgb, f.matrix_array(), (f.size, f.size), flags=cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_REFLECT)
+                    todo.append((f, crop))
+                pending.append((fr, todo))
+                queued += len(todo)
+                if queued >= s.batch_size or len(pending) >= 2 * s.batch_size:
+                    flush(writer)
+                    queued = 0
+            flush(writer)
 
         model_hash = "sha256:" + cfg["weights"]["sha256"]
         labels = {

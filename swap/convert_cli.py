@@ -26,6 +26,7 @@ def convert_command(
     key: Optional[Path] = typer.Option(None, "--key", "-k", help="Signing identity folder (default: the local identity)."),
     crf: int = typer.Option(18, "--crf", help="H.264 quality (lower = better, 18 ~ visually lossless)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Faces per model forward pass."),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Swap faces in a video; write a signed video, per-frame labels and manipulation masks."""
@@ -37,7 +38,7 @@ def convert_command(
 
     existing_paths([video, model_dir] + ([alignments] if alignments else []))
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur,
-                               max_distance=None if all_faces else max_distance, crf=crf, device=device,
+                               max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
                                key_dir=str(key) if key else None)
     console = Console(stderr=True)
     with Progress(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

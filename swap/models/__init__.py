@@ -66,5 +66,10 @@ def swap_crop(model, config, crop_rgb, direction: str = "a2b"):
     return _swap(model, config, crop_rgb, direction)
 
 
-__all__ = ["create_model", "list_models", "model_args", "register_model", "load_model", "swap_crop",
+def swap_crops(model, config, crops, direction: str = "a2b"):
+    from .io import swap_crops as _swap
+    return _swap(model, config, crops, direction)
+
+
+__all__ = ["create_model", "list_models", "model_args", "register_model", "load_model", "swap_crop", "swap_crops",
            "SwapModel", "OriginalModel", "HQModel"]

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -257,26 +257,46 @@ def swap_crop(model, config: Dict[str, Any], crop_rgb: np.ndarray, direction: st
     Returns (swapped RGB uint8 same size, mask float32 HxW in [0,1] or None for models without a mask head).
     The model sees the central `coverage` part of the crop resized to its resolution; outside that the
     crop is returned unchanged (and the mask is 0)."""
+    return swap_crops(model, config, [crop_rgb], direction)[0]
+
+
+@torch.no_grad()
+def swap_crops(model, config: Dict[str, Any], crops: List[np.ndarray], direction: str = "a2b"
+               ) -> List[Tuple[np.ndarray, Optional[np.ndarray]]]:
+    """`swap_crop` for many crops in one forward pass (the weights are read once per batch, not per
+    face: what makes convert fast on a GPU, and faster on a CPU too)."""
     import cv2
 
     if direction not in ("a2b", "b2a"):
         raise InputError("direction must be a2b or b2a")
+    if not crops:
+        return []
     dec = "b" if direction == "a2b" else "a"
-    h, w = crop_rgb.shape[:2]
     res = int(config["resolution"])
     cov = float(config.get("coverage", 1.0))
-    m = int(round(h * (1 - cov) / 2))
-    inner = crop_rgb[m:h - m, m:w - m]
-    x = cv2.resize(inner, (res, res), interpolation=cv2.INTER_AREA if inner.shape[0] > res else cv2.INTER_CUBIC)
+    inners, margins = [], []
+    for crop in crops:
+        h, w = crop.shape[:2]
+        m = int(round(h * (1 - cov) / 2))
+        inner = crop[m:h - m, m:w - m]
+        margins.append(m)
+        inners.append(cv2.resize(inner, (res, res),
+                                 interpolation=cv2.INTER_AREA if inner.shape[0] > res else cv2.INTER_CUBIC))
     p = next(model.parameters())
-    t = torch.from_numpy(x).permute(2, 0, 1)[None].to(p.device, torch.float32) / 255.0
+    t = torch.from_numpy(np.stack(inners)).permute(0, 3, 1, 2).to(p.device, torch.float32) / 255.0
     face, mask = model(t, decoder=dec)
-    out_face = (face[0].permute(1, 2, 0).float().clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    size = (inner.shape[1], inner.shape[0])
-    out = crop_rgb.copy()
-    out[m:h - m, m:w - m] = cv2.resize(out_face, size, interpolation=cv2.INTER_CUBIC)
-    if mask is None:
-        return out, None
-    full = np.zeros((h, w), np.float32)
-    full[m:h - m, m:w - m] = cv2.resize(mask[0, 0].float().cpu().numpy(), size, interpolation=cv2.INTER_LINEAR)
-    return out, np.clip(full, 0, 1)
+    faces = (face.permute(0, 2, 3, 1).float().clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    masks = None if mask is None else mask[:, 0].float().cpu().numpy()
+    out = []
+    for i, (crop, m) in enumerate(zip(crops, margins)):
+        h, w = crop.shape[:2]
+        size = (w - 2 * m, h - 2 * m)
+        swapped = crop.copy()
+        swapped[m:h - m, m:w - m] = cv2.resize(faces[i], size, interpolation=cv2.INTER_CUBIC)
+        if masks is None:
+            out.append((swapped, None))
+            continue
+        full = np.zeros((h, w), np.float32)
+        full[m:h - m, m:w - m] = cv2.resize(masks[i], size, interpolation=cv2.INTER_LINEAR)
+        out.append((swapped, np.clip(full, 0, 1)))
+    return out
