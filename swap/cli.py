@@ -71,8 +71,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     import click
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--debug" in args:
+    if "--debug" in args:       # accepted anywhere on the line, not only before the command
         _DEBUG["on"] = True
+        args = [a for a in args if a != "--debug"]
     # OpenCV logs decoder complaints ('[ERROR:0@0.03] ... IHDR chunk') to stderr on its own;
     # the CLI reports unreadable files itself, in one line. Set before cv2 is imported.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
