@@ -20,7 +20,7 @@ from .tagfile import TagEntry
 WINDOW = 256
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     status: str
     video: Optional[FrameHash]      # None for 'M'
@@ -40,65 +40,80 @@ def _dec(d: Dict[bytes, int], k: bytes) -> None:
 
 
 def align(video: Iterable[FrameHash], tags: Iterable[TagEntry], window: int = WINDOW) -> Iterator[Event]:
-    vit, tit = iter(video), iter(tags)
+    vnext, tnext = iter(video).__next__, iter(tags).__next__
     vbuf: Deque[FrameHash] = deque()
     tbuf: Deque[TagEntry] = deque()
+    vpush, tpush, vpop, tpop = vbuf.append, tbuf.append, vbuf.popleft, tbuf.popleft
     # multisets of the digests in each buffer; keys leave when their count drops to 0, so memory is
     # bounded by the window, not by the length of the footage
     vcount: Dict[bytes, int] = {}
     tcount: Dict[bytes, int] = {}    # authentic entries only
     displaced: Dict[bytes, int] = {}  # tagged frames overtaken by a later one: 'X' when they turn up
-    v_done = t_done = False
-
-    def fill() -> None:
-        nonlocal v_done, t_done
-        while not v_done and len(vbuf) < window:
-            fr = next(vit, None)
-            if fr is None:
-                v_done = True
-            else:
-                vbuf.append(fr)
-                _inc(vcount, fr.digest)
-        while not t_done and len(tbuf) < window:
-            te = next(tit, None)
-            if te is None:
-                t_done = True
-            else:
-                tbuf.append(te)
-                if te.digest is not None:
-                    _inc(tcount, te.digest)
+    v_more = t_more = True
 
     def pop_v() -> FrameHash:
-        fr = vbuf.popleft()
+        fr = vpop()
         _dec(vcount, fr.digest)
         return fr
 
     def pop_t() -> TagEntry:
-        te = tbuf.popleft()
+        te = tpop()
         if te.digest is not None:
             _dec(tcount, te.digest)
         return te
 
     while True:
-        fill()
-        if not vbuf and not tbuf:
-            return
-        if not vbuf:
-            yield Event("M", None, pop_t())
-            continue
-        if not tbuf:
-            yield Event("X", pop_v(), None)
+        # keep both look-ahead buffers full (in steady state: one frame and one entry per event);
+        # the bookkeeping is inlined, this loop runs once per frame
+        while v_more and len(vbuf) < window:
+            try:
+                fr = vnext()
+            except StopIteration:
+                v_more = False
+                break
+            vpush(fr)
+            d = fr.digest
+            vcount[d] = vcount.get(d, 0) + 1
+        while t_more and len(tbuf) < window:
+            try:
+                te = tnext()
+            except StopIteration:
+                t_more = False
+                break
+            tpush(te)
+            d = te.digest
+            if d is not None:
+                tcount[d] = tcount.get(d, 0) + 1
+        if not vbuf or not tbuf:
+            if not vbuf and not tbuf:
+                return
+            if not vbuf:
+                yield Event("M", None, pop_t())
+            else:
+                yield Event("X", pop_v(), None)
             continue
         v, t = vbuf[0], tbuf[0]
-        if t.digest is not None and v.digest == t.digest:
-            pop_v(), pop_t()
-            if v.digest in displaced:
-                _dec(displaced, v.digest)
+        vd = v.digest
+        if vd == t.digest:  # the common case: the next tagged frame, same bytes (an entry that failed
+            vpop()          # authentication has digest None and never matches)
+            tpop()
+            n = vcount[vd] - 1
+            if n:
+                vcount[vd] = n
+            else:
+                del vcount[vd]
+            n = tcount[vd] - 1
+            if n:
+                tcount[vd] = n
+            else:
+                del tcount[vd]
+            if displaced and vd in displaced:
+                _dec(displaced, vd)
                 yield Event("X", v, t)
             else:
                 yield Event(".", v, t)
             continue
-        v_later_in_tags = v.digest in tcount                     # v belongs further on
+        v_later_in_tags = vd in tcount                           # v belongs further on
         t_later_in_video = t.digest is not None and t.digest in vcount   # t turns up further on
         if not v_later_in_tags and not t_later_in_video:
             yield Event("N", pop_v(), pop_t())                   # substitution: altered frame

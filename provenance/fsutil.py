@@ -16,15 +16,16 @@ def atomic_write_bytes(path: Path, data: bytes, mode: Optional[int] = None) -> N
 
 
 @contextlib.contextmanager
-def atomic_open(path: Path, mode: Optional[int] = None) -> Iterator[BinaryIO]:
-    """Yield a binary file (w+b) that replaces `path` only if the block finishes without error."""
+def atomic_open(path: Path, mode: Optional[int] = None, buffering: int = -1) -> Iterator[BinaryIO]:
+    """Yield a binary file (w+b) that replaces `path` only if the block finishes without error.
+    `buffering` as for open(): a large buffer helps writers that hand over small chunks."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         if mode is not None:
             os.chmod(tmp, mode)  # before any byte is written
-        with os.fdopen(fd, "w+b") as f:
+        with os.fdopen(fd, "w+b", buffering=buffering) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -97,8 +97,7 @@ def tag_video(video: Union[str, Path], key: Union[Key, str, Path], mode: str = "
         with atomic_open(out, mode=0o644) as f:
             w = TagWriter(f, mode, key, header, group)
             try:
-                for fr in iter_frame_hashes(container, stream, progress, workers):
-                    w.add(fr)
+                w.add_all(iter_frame_hashes(container, stream, progress, workers))
             except av.error.FFmpegError as e:
                 raise ProvenanceError(f"video became unreadable after {w.n} frames: {video} "
                                       f"({type(e).__name__})") from None
@@ -215,12 +214,16 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key,
             first_bad: Optional[FirstBad] = None
             tagged_n = 0
             timing = _Timing(tag_tb)
+            see = timing.see
             for ev in align(vframes, tag_events, window):
+                if ev.status == ".":  # one frame in the place of its tagged frame: the common case
+                    tagged_n += 1
+                    see(ev.video, ev.tag)
+                    chars.append(46)  # "."
+                    continue
                 if ev.tag is not None:
                     tagged_n += 1
-                if ev.status == ".":
-                    timing.see(ev.video, ev.tag)
-                if ev.status != "." and first_bad is None:
+                if first_bad is None:
                     fr = ev.video
                     first_bad = FirstBad(ev.status, len(chars), fr.index if fr else None,
                                          ev.tag.index if ev.tag else None,
@@ -259,11 +262,16 @@ class _Timing:
         self._ticks: Optional[int] = None
         self._tb_obj: Optional[Fraction] = None
         self._offset: Fraction = Fraction(0)
+        self._same: Optional[int] = None  # tick offset whose d is self.last (the fast path in see)
 
     def see(self, fr, te) -> None:
         # offset of this frame's time from its tagged time; a missing timestamp on one side only is
         # a change of its own kind (compared as a tuple, never equal to a Fraction)
-        if fr.pts is None or te.pts is None:
+        fp, tp = fr.pts, te.pts
+        if fp is not None and tp is not None and fp - tp == self._same and fr.time_base is self._tb_obj:
+            return  # same time base and the same tick offset as the last frame seen: no change
+        self._same = None
+        if fp is None or tp is None:
             d: object = ("no pts", fr.pts is None, te.pts is None)
         elif fr.time_base is self._tb_obj or fr.time_base == self.tb:
             self._tb_obj = fr.time_base  # one object per stream: later frames skip the Fraction compare
@@ -271,6 +279,7 @@ class _Timing:
             if ticks != self._ticks:
                 self._ticks, self._offset = ticks, Fraction(ticks) * self.tb
             d = self._offset
+            self._same = ticks  # d stays self.last below: frames at this offset can skip all this
         else:
             d = fr.pts * fr.time_base - te.pts * self.tb
         if not self.seen:

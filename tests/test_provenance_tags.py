@@ -71,6 +71,63 @@ def test_tag_file_records_algorithm_stream_and_count(env):
     assert [x["h"] for x in lines if "h" in x] == [hashlib.sha256(p.data).hexdigest() for p in pkts]
 
 
+def test_tag_files_follow_the_documented_format_byte_for_byte(env):
+    # an independent re-derivation of every chain value, frame MAC, group signature and end line from
+    # the spec in docs/provenance.md (hashlib/hmac/cryptography only), so the hand-inlined writer and
+    # reader hot loops cannot drift from the format
+    import hashlib
+    import hmac
+    import struct
+
+    pkts = read_video_packets(env["video"])
+    for mode in MODES:
+        tags, skey, vkey = env["tags"][mode]
+        raw = tags.read_bytes().split(b"\n")
+        assert raw[-1] == b""
+        head_line, lines = raw[0] + b"\n", [json.loads(x) for x in raw[1:-1]]
+        H = hashlib.sha256(b"veriswap-tags/1 header" + head_line).digest()
+        c = H
+        frames = [x for x in lines if "h" in x]
+        assert len(frames) == len(pkts) == N
+        for i, (x, p) in enumerate(zip(frames, pkts)):
+            assert x["i"] == i and x["pts"] == p.pts and x["k"] == int(p.key)
+            h = hashlib.sha256(p.data).digest()
+            assert x["h"] == h.hex()
+            c = hashlib.sha256(c + struct.pack(">QqB", i, p.pts, int(p.key)) + h).digest()
+            assert x["c"] == c.hex()
+            if mode == "hmac":
+                assert x["t"] == hmac.new(skey, b"veriswap-tags/1 frame" + H + c, "sha256").hexdigest()
+            else:
+                assert "t" not in x
+        end = lines[-1]
+        msg = b"veriswap-tags/1 end" + H + struct.pack(">Q", N) + c
+        if mode == "hmac":
+            assert end["t"] == hmac.new(skey, msg, "sha256").hexdigest()
+        else:
+            vkey.verify(bytes.fromhex(end["s"]), msg)  # raises if wrong
+            chain = {x["i"]: bytes.fromhex(x["c"]) for x in frames}
+            for g in (x for x in lines if "g" in x):
+                vkey.verify(bytes.fromhex(g["s"]), b"veriswap-tags/1 group" + H + struct.pack(">Q", g["g"])
+                            + chain[g["n"] - 1])
+        # and the writer's own compact JSON: keys sorted, no spaces
+        for line in raw[1:-1]:
+            assert line == json.dumps(json.loads(line), separators=(",", ":"), sort_keys=True).encode()
+
+
+@pytest.mark.parametrize("klen", [16, 32, 63, 64, 65, 200])
+def test_frame_mac_is_hmac_sha256(klen):
+    import hashlib
+    import hmac
+
+    from provenance.tagfile import FrameMac
+
+    key = hashlib.sha512(bytes([klen])).digest() * 4
+    key = key[:klen]
+    fm = FrameMac(key, b"prefix")
+    for msg in (b"", b"x", bytes(32), bytes(range(256)) * 3):
+        assert fm.digest(msg) == hmac.new(key, b"prefix" + msg, "sha256").digest()
+
+
 CASES = {
     # name: (edit, expected status); N=20 frames, tampering at coded frame 5
     "altered": (alter(5), "....." + "N" + "." * 14),
@@ -257,3 +314,10 @@ def test_alignment_memory_is_bounded_by_the_window_not_the_length():
 
     small, large = run(10_000), run(100_000)
     assert large < small * 1.5 + 200_000, (small, large)
+
+
+def test_progress_is_reported_in_file_order(env, tmp_path):
+    seen = []
+    tag_video(env["video"], env["tags"]["hmac"][1], out=tmp_path / "p.tags", progress=seen.append)
+    assert seen and seen == sorted(seen) and seen[-1] <= env["video"].stat().st_size
+    assert check_video(env["video"], tmp_path / "p.tags", env["tags"]["hmac"][1], progress=seen.append).ok
