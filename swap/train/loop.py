@@ -456,6 +456,7 @@ class Trainer:
         self._t0 = time.perf_counter()
         start_it = self.iteration
         first_loss = None
+        step_time = 0.0
         reason = None
         progress = None
         task = None
@@ -471,12 +472,17 @@ class Trainer:
                 local = stop.reason
                 if local is None and cfg.iterations is not None and self.iteration >= cfg.iterations:
                     local = "iterations"
-                if local is None and cfg.time_limit is not None and self._run_elapsed() >= cfg.time_limit:
+                # don't start a step predicted to end past the limit (a CPU step takes seconds);
+                # at least one step per run, so a short limit still makes progress
+                if local is None and cfg.time_limit is not None and (
+                        self._run_elapsed() + (step_time if self.iteration > start_it else 0.0) >= cfg.time_limit):
                     local = "time limit"
                 reason = self._should_stop(local)
                 if reason:
                     break
+                t_step = time.perf_counter()
                 row = self.train_step()
+                step_time = time.perf_counter() - t_step
                 if first_loss is None:
                     first_loss = row
                 row["elapsed"] = round(self.elapsed_before + self._run_elapsed(), 3)
