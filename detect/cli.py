@@ -1,0 +1,195 @@
+"""`veriswap detect ...`: thin typer layer over detect.dataset / train / evaluate / score.
+
+torch and timm are imported inside the commands only, so `veriswap --help` stays fast.
+Exit codes: 0 success (score: every video judged real), 1 score: at least one video judged fake,
+2 bad input or usage (one-line error).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(name="detect", help="Deepfake detection: build a face dataset, train a timm detector, evaluate, score videos.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def _progress(label: str, disable: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                    TimeRemainingColumn(), console=Console(stderr=True), disable=disable, transient=True)
+
+
+def _warn(warnings: List[str]) -> None:
+    for w in warnings:
+        typer.secho(f"warning: {w}", err=True, fg="yellow")
+
+
+def _fmt(v) -> str:
+    return "   n/a" if v is None else f"{v:6.4f}"
+
+
+def _split(text: str):
+    from swap.errors import InputError
+
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--split takes three comma-separated fractions (train,val,test), got {text!r}") from None
+    if len(parts) != 3:
+        raise InputError(f"--split takes three comma-separated fractions (train,val,test), got {text!r}")
+    return parts
+
+
+@app.command("dataset")
+def dataset_command(
+    real: List[Path] = typer.Option([], "--real", help="Real videos or folders of them (repeatable)."),
+    fake: List[Path] = typer.Option([], "--fake", help="Fake videos: `veriswap convert` outputs (their OUT.labels/ is used) or plain videos (repeatable)."),
+    out: Path = typer.Option(..., "-o", "--output", help="Dataset folder (crops/ + dataset.json)."),
+    frames: int = typer.Option(32, "--frames", help="Evenly spaced frames per video (0 = all)."),
+    size: int = typer.Option(256, "--size", help="Crop side in px."),
+    scale: float = typer.Option(1.3, "--scale", help="Crop side as a multiple of the face box."),
+    split: str = typer.Option("0.7,0.15,0.15", "--split", help="train,val,test fractions (by video group)."),
+    seed: int = typer.Option(0, "--seed", help="Changes the deterministic split."),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Face crops of real videos and swaps + dataset.json (split by video, never by frame)."""
+    from swap.cli import existing_paths
+
+    from .dataset import DatasetSettings, build_dataset
+
+    existing_paths(list(real) + list(fake))
+    s = DatasetSettings(frames=frames, size=size, scale=scale, split=_split(split), seed=seed)
+    with _progress("dataset", no_progress) as bar:
+        task = bar.add_task("", total=None)
+        summ = build_dataset(real, fake, out, s, progress=lambda d, t, name: bar.update(task, completed=d, total=t, description=name))
+    _warn(summ.warnings)
+    typer.echo(f"dataset: {summ.videos} videos ({summ.videos_resumed} resumed), {summ.samples} face crops, {summ.seconds:.1f} s")
+    for sp, c in summ.counts.items():
+        typer.echo(f"  {sp:5s}  {c['videos']:4d} videos  {c['real']:6d} real  {c['fake']:6d} fake")
+    typer.echo(f"index:   {Path(out) / 'dataset.json'}")
+
+
+@app.command("train")
+def train_command(
+    dataset_dir: Path = typer.Argument(..., help="Dataset folder from `veriswap detect dataset`."),
+    out: Path = typer.Option(..., "-o", "--output", help="Detector folder (model.safetensors, config.json, metrics.json)."),
+    arch: str = typer.Option("efficientnet_b0", "--arch", help="timm architecture (random init unless --weights)."),
+    epochs: int = typer.Option(10, "--epochs", help="Total epochs (a re-run resumes up to this)."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b"),
+    lr: float = typer.Option(3e-4, "--lr"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="Model input px (default: the architecture's)."),
+    sbi: bool = typer.Option(False, "--sbi", help="Add self-blended images of the real faces as extra fakes."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local weights file to start from (.safetensors or torch state dict)."),
+    augment: float = typer.Option(1.0, "--augment", help="Augmentation strength (0 = off)."),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Cap the steps of an epoch."),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Train a timm classifier (BCE, AdamW, DFDC augmentations, optional SBI); keep the best epoch."""
+    from swap.cli import existing_paths
+
+    existing_paths([dataset_dir] + ([weights] if weights else []))
+    from .train import TrainSettings, train_detector
+
+    s = TrainSettings(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size, sbi=sbi,
+                      weights=str(weights) if weights else None, augment=augment, workers=workers, seed=seed,
+                      steps_per_epoch=steps_per_epoch, device=device, overwrite=overwrite)
+    with _progress("train", no_progress) as bar:
+        task = bar.add_task("", total=None)
+
+        def prog(epoch, step, steps, loss):
+            bar.update(task, completed=step, total=steps, description=f"epoch {epoch + 1}/{epochs} loss {loss:.4f}")
+        summ = train_detector(dataset_dir, out, s, progress=prog)
+    _warn(summ.warnings)
+    typer.echo(f"train: {summ.epochs_run} epochs run ({summ.epochs_resumed} resumed), {summ.train_samples} train / "
+               f"{summ.val_samples} val samples, {summ.seconds:.1f} s")
+    for h in summ.history:
+        typer.echo(f"  epoch {h['epoch'] + 1:3d}  train loss {h['train_loss'] if h['train_loss'] is not None else float('nan'):.4f}"
+                   f"  val loss {h['val_loss']:.4f}  val AUC {_fmt(h['val_auc'])}")
+    typer.echo(f"best epoch {summ.best_epoch + 1}, val AUC {_fmt(summ.best_val_auc)}, threshold {summ.threshold:.4f}\n"
+               f"detector: {out}")
+
+
+@app.command("eval")
+def eval_command(
+    dataset_dir: Path = typer.Argument(..., help="Dataset folder."),
+    detector_dir: Path = typer.Option(..., "-d", "--detector", help="Detector folder from `veriswap detect train`."),
+    split: str = typer.Option("test", "--split", help="train | val | test."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Frame AUC, video AUC, EER, AP, ACC@0.5 and @threshold on a split."""
+    from swap.cli import existing_paths
+
+    from .evaluate import evaluate
+
+    existing_paths([dataset_dir, detector_dir])
+    rep = evaluate(dataset_dir, detector_dir, split, batch_size)
+    if as_json:
+        typer.echo(json.dumps(rep.to_dict(), indent=2))
+        return
+    _warn(rep.warnings)
+    typer.echo(f"eval on {split}: {rep.frame['n']} faces ({rep.frame['n_fake']} fake), {rep.videos} videos, "
+               f"threshold {rep.threshold:.4f}, {rep.seconds:.1f} s")
+    typer.echo("           AUC     EER      AP     ACC@0.5  ACC@thr")
+    for name, m in (("frame", rep.frame), ("video", rep.video)):
+        typer.echo(f"  {name:6s} {_fmt(m['auc'])}  {_fmt(m['eer'])}  {_fmt(m['ap'])}  {_fmt(m['acc_05'])}  {_fmt(m['acc_threshold'])}")
+
+
+@app.command("score")
+def score_command(
+    videos: List[Path] = typer.Argument(..., help="Videos to judge."),
+    detector_dir: Path = typer.Option(..., "-d", "--detector", help="Detector folder."),
+    frames: int = typer.Option(32, "--frames", help="Evenly spaced frames to score (0 = every frame)."),
+    rule: str = typer.Option("confident", "--rule", help="Aggregation: confident (DFDC) | mean | median | max."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Faces per model forward pass."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Folder for per-video timeline PNG/CSV + JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Judge videos: per-frame timeline, per-face-track scores, verdict. Exit 0 = all real, 1 = any fake."""
+    from swap.cli import existing_paths
+    from swap.errors import InputError
+    from swap.video import probe
+
+    from .aggregate import RULES
+
+    existing_paths(list(videos) + [detector_dir])
+    if rule not in RULES:
+        raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
+    for v in videos:
+        probe(v)                                # every input is a readable video before work starts
+    from .model import Detector
+    from .score import score_video
+
+    det = Detector(detector_dir)
+    results = []
+    with _progress("score", no_progress) as bar:
+        for v in videos:
+            task = bar.add_task(v.name, total=None)
+            results.append(score_video(v, det, frames, rule, batch_size,
+                                       progress=lambda d, t: bar.update(task, completed=d, total=t)))
+    if report is not None:
+        from .report import write_report
+
+        write_report(results, report)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            _warn(r.warnings)
+            tr = ", ".join(f"track {t.track}: {t.score:.3f} ({t.frames} frames)" for t in r.tracks)
+            typer.echo(f"{r.verdict.upper():4s}  score {r.score:.3f}  (threshold {r.threshold:.3f}, rule {r.rule}, "
+                       f"{r.frames_sampled} frames, {r.seconds:.1f} s)  {r.path}\n      {tr}")
+        if report is not None:
+            typer.echo(f"report: {report}")
+    if any(r.fake for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,340 @@
+"""`detect dataset`: face crops of real videos and labelled swaps + an index (dataset.json).
+
+- real videos (or folders of them): N evenly spaced frames, faces found by `detect.faces` (dlib +
+  tracking), every face is a real sample;
+- fakes: `veriswap convert` outputs, whose OUT.labels/labels.json says which frames and faces were
+  swapped: N evenly spaced *swapped* frames, and only the swapped faces (boxes/landmarks from the
+  labels, no detection); a fake video without labels is treated like a real one with label 1.
+
+Crops: 1.3 x the face box, 256 px (DeepfakeBench). Split by *group* of videos, never by frame: a
+swap is grouped with its source video (from the labels' `source`), so the same footage never lands on
+both sides of a split. Resumable: each finished video is recorded atomically in .parts/.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from swap import alignments as A
+from swap.convert import default_labels_dir
+from swap.errors import InputError
+from swap.video import VIDEO_EXTS, atomic_write_bytes, expand_inputs, iter_frames, probe, write_image_atomic
+
+from .crops import CROP_SCALE, CROP_SIZE, crop_face, evenly_spaced
+from .faces import track_faces
+
+FORMAT = "veriswap-detect-dataset"
+VERSION = 1
+PARTS = ".parts"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DatasetSettings:
+    frames: int = 32                    # evenly spaced frames per video (0 = all)
+    size: int = CROP_SIZE
+    scale: float = CROP_SCALE
+    split: Tuple[float, float, float] = (0.7, 0.15, 0.15)
+    seed: int = 0                       # changes the (deterministic) group order of the split
+    detector: str = "hog"
+
+    def key(self) -> dict:
+        """Settings that change the crops of a video (a resume must match them)."""
+        return {"frames": self.frames, "size": self.size, "scale": self.scale, "detector": self.detector}
+
+
+@dataclass
+class Sample:
+    file: str                           # crop PNG, relative to the dataset folder
+    video: str                          # video id
+    frame: int
+    face: int
+    track: int
+    label: int                          # 0 real, 1 fake
+    split: str = ""
+    landmarks: Optional[List[List[float]]] = None   # 68 points in crop px
+
+
+@dataclass
+class VideoEntry:
+    id: str
+    path: str
+    label: int
+    kind: str                           # "real" | "labels" (convert output) | "video" (fake, no labels)
+    group: str                          # split unit: a swap shares its source's group
+    frames_total: int
+    frames_sampled: int = 0
+    samples: int = 0
+    split: str = ""
+
+
+@dataclass
+class Dataset:
+    root: Path
+    settings: dict
+    videos: Dict[str, VideoEntry]
+    samples: List[Sample]
+
+    def split(self, name: str) -> List[Sample]:
+        return [s for s in self.samples if s.split == name]
+
+    def counts(self) -> Dict[str, Dict[str, int]]:
+        out = {sp: {"real": 0, "fake": 0, "videos": 0} for sp in SPLITS}
+        for s in self.samples:
+            out[s.split]["fake" if s.label else "real"] += 1
+        for v in self.videos.values():
+            if v.split:
+                out[v.split]["videos"] += 1
+        return out
+
+
+@dataclass
+class DatasetSummary:
+    root: str = ""
+    videos: int = 0
+    videos_resumed: int = 0
+    samples: int = 0
+    counts: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+    warnings: List[str] = field(default_factory=list)
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+
+def _video_id(path: Path) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)[:40] or "video"
+    return f"{stem}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+
+
+def find_labels(video: Path) -> Optional[Path]:
+    p = default_labels_dir(video) / "labels.json"
+    return p if p.is_file() else None
+
+
+def read_labels(path: Path) -> dict:
+    try:
+        d = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise InputError(f"not a labels file (bad JSON): {path}") from None
+    if not isinstance(d, dict) or d.get("format") != "veriswap-labels" or not isinstance(d.get("frames"), list):
+        raise InputError(f"not a veriswap labels file: {path}")
+    return d
+
+
+def _expand(paths: Sequence[Path], what: str) -> List[Path]:
+    out = []
+    for p in expand_inputs(paths):
+        if p.is_dir() or p.suffix.lower() not in VIDEO_EXTS:
+            raise InputError(f"--{what} takes videos or folders of videos, not {p}")
+        out.append(p)
+    return out
+
+
+def plan_videos(real: Sequence[Path], fake: Sequence[Path]) -> List[Tuple[VideoEntry, Optional[dict]]]:
+    """Video entries (without split) and, for convert outputs, their labels. Validates everything
+    before any work starts."""
+    plans: List[Tuple[VideoEntry, Optional[dict]]] = []
+    seen: Dict[str, str] = {}
+    for label, paths, what in ((0, real, "real"), (1, fake, "fake")):
+        for p in _expand(paths, what):
+            rp = str(p.resolve())
+            if rp in seen:
+                raise InputError(f"{p} is given twice (as {seen[rp]} and {what})")
+            seen[rp] = what
+            info = probe(p)
+            labels, kind, group = None, "real" if label == 0 else "video", rp
+            lp = find_labels(p) if label == 1 else None
+            if lp is not None:
+                labels, kind = read_labels(lp), "labels"
+                src = labels.get("source")
+                if src:
+                    group = str(Path(src).resolve()) if Path(src).exists() else str(src)
+            plans.append((VideoEntry(_video_id(p), rp, label, kind, group, info.frames), labels))
+    if not plans:
+        raise InputError("no videos given (use --real and/or --fake)")
+    return plans
+
+
+# ---- split -----------------------------------------------------------------------------------
+
+def assign_splits(groups: Sequence[str], fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15),
+                  seed: int = 0) -> Dict[str, str]:
+    """Deterministic split of groups: order by a hash of (seed, group), then the first share goes to
+    test, the next to val, the rest to train. With 3+ groups val and test get at least one each
+    (when their fraction is > 0)."""
+    if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) <= 0:
+        raise InputError(f"split fractions must be three non-negative numbers, got {fractions}")
+    tr, va, te = (f / sum(fractions) for f in fractions)
+    uniq = sorted(set(groups), key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+    n = len(uniq)
+    n_test = int(round(n * te))
+    n_val = int(round(n * va))
+    if n >= 3:
+        n_test, n_val = max(n_test, 1 if te > 0 else 0), max(n_val, 1 if va > 0 else 0)
+    elif n == 2 and te > 0:
+        n_test, n_val = 1, 0
+    else:
+        n_test = n_val = 0
+    while n_test + n_val >= n and n > 1 and tr > 0:
+        if n_val > 0:
+            n_val -= 1
+        else:
+            n_test -= 1
+    out = {}
+    for i, g in enumerate(uniq):
+        out[g] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    return out
+
+
+# ---- per video -------------------------------------------------------------------------------
+
+def _fingerprint(path: Path, labels_path: Optional[Path]) -> dict:
+    fp = A.fingerprint(path)
+    if labels_path is not None:
+        fp["labels"] = A.fingerprint(labels_path)
+    return fp
+
+
+def _crop_rel(vid: str, frame: int, face: int) -> str:
+    return f"crops/{vid}/{frame:06d}_{face}.png"
+
+
+def _round_pts(pts: Optional[np.ndarray]) -> Optional[List[List[float]]]:
+    return None if pts is None else np.round(pts, 1).tolist()
+
+
+def _samples_of_labelled(root: Path, v: VideoEntry, labels: dict, s: DatasetSettings) -> Tuple[List[Sample], int]:
+    frames = {int(f["index"]): f for f in labels["frames"] if f.get("swapped") and f.get("faces")}
+    pick = evenly_spaced(sorted(frames), s.frames)
+    out: List[Sample] = []
+    for fr in iter_frames(Path(v.path), select=set(pick).__contains__):
+        for k, face in enumerate(frames[fr.index]["faces"]):
+            pts = np.asarray(face["landmarks"], np.float64) if face.get("landmarks") else None
+            c = crop_face(fr.rgb, face["box"], pts, s.scale, s.size)
+            rel = _crop_rel(v.id, fr.index, k)
+            write_image_atomic(root / rel, c.rgb, fsync=False)
+            out.append(Sample(rel, v.id, fr.index, k, int(face.get("track", k)), 1, landmarks=_round_pts(c.landmarks)))
+    return out, len(pick)
+
+
+def _samples_of_detected(root: Path, v: VideoEntry, s: DatasetSettings) -> Tuple[List[Sample], int]:
+    pick = evenly_spaced(range(max(v.frames_total, 1)), s.frames)
+    out: List[Sample] = []
+    n = 0
+    for ff in track_faces(Path(v.path), pick, detector=s.detector):
+        n += 1
+        for k, face in enumerate(ff.faces):
+            c = crop_face(ff.frame.rgb, face.box, face.landmarks, s.scale, s.size)
+            rel = _crop_rel(v.id, ff.frame.index, k)
+            write_image_atomic(root / rel, c.rgb, fsync=False)
+            out.append(Sample(rel, v.id, ff.frame.index, k, face.track, v.label, landmarks=_round_pts(c.landmarks)))
+    return out, n
+
+
+def _process_video(root: Path, v: VideoEntry, labels: Optional[dict], s: DatasetSettings) -> dict:
+    part = root / PARTS / f"{v.id}.json"
+    lp = find_labels(Path(v.path)) if labels is not None else None
+    fp = _fingerprint(Path(v.path), lp)
+    if part.is_file():
+        try:
+            doc = json.loads(part.read_bytes())
+            if doc.get("settings") == s.key() and doc.get("fingerprint") == fp and \
+                    all((root / x["file"]).is_file() for x in doc["samples"]):
+                doc["resumed"] = True
+                return doc
+        except (ValueError, KeyError, TypeError):
+            pass            # damaged part: redo the video
+    if labels is not None:
+        samples, n = _samples_of_labelled(root, v, labels, s)
+    else:
+        samples, n = _samples_of_detected(root, v, s)
+    doc = {"settings": s.key(), "fingerprint": fp, "frames_sampled": n,
+           "samples": [asdict(x) for x in samples]}
+    atomic_write_bytes(part, json.dumps(doc, separators=(",", ":")).encode())
+    return doc
+
+
+# ---- the stage -------------------------------------------------------------------------------
+
+def build_dataset(real: Sequence[Path], fake: Sequence[Path], out: Path,
+                  settings: Optional[DatasetSettings] = None,
+                  progress: Optional[Callable[[int, int, str], None]] = None) -> DatasetSummary:
+    """Build (or resume) a dataset folder. `progress(done, total, video_name)` after each video."""
+    t0 = time.perf_counter()
+    s = settings or DatasetSettings()
+    if s.frames < 0 or not 32 <= s.size <= 1024 or not 1.0 <= s.scale <= 3.0:
+        raise InputError("--frames must be >= 0, --size 32..1024, --scale 1.0..3.0")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output is not a folder: {out}")
+    plans = plan_videos(real, fake)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = DatasetSummary(root=str(out))
+    videos: Dict[str, VideoEntry] = {}
+    samples: List[Sample] = []
+    for i, (v, labels) in enumerate(plans):
+        doc = _process_video(out, v, labels, s)
+        summary.videos_resumed += bool(doc.get("resumed"))
+        v.frames_sampled = int(doc["frames_sampled"])
+        vs = [Sample(**x) for x in doc["samples"]]
+        v.samples = len(vs)
+        if not vs:
+            summary.warnings.append(f"no faces in {Path(v.path).name}: left out")
+        videos[v.id] = v
+        samples.extend(vs)
+        if progress:
+            progress(i + 1, len(plans), Path(v.path).name)
+    used = [v for v in videos.values() if v.samples]
+    if not used:
+        raise InputError("no faces found in any of the videos")
+    split = assign_splits([v.group for v in used], s.split, s.seed)
+    for v in used:
+        v.split = split[v.group]
+    for x in samples:
+        x.split = videos[x.video].split
+    ds = Dataset(out, {**s.key(), "split": list(s.split), "seed": s.seed}, videos, samples)
+    save(ds)
+    summary.videos = len(videos)
+    summary.samples = len(samples)
+    summary.counts = ds.counts()
+    for sp in ("train", "test"):
+        c = summary.counts[sp]
+        if c["real"] == 0 or c["fake"] == 0:
+            summary.warnings.append(f"the {sp} split has {c['real']} real and {c['fake']} fake samples")
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def save(ds: Dataset) -> None:
+    doc = {"format": FORMAT, "version": VERSION, "settings": ds.settings,
+           "counts": ds.counts(),
+           "videos": {k: asdict(v) for k, v in sorted(ds.videos.items())},
+           "samples": [asdict(x) for x in ds.samples]}
+    atomic_write_bytes(ds.root / "dataset.json", json.dumps(doc, separators=(",", ":")).encode())
+
+
+def load(root: Path) -> Dataset:
+    root = Path(root)
+    path = root / "dataset.json" if root.is_dir() else root
+    if not path.is_file():
+        raise InputError(f"not a dataset folder (no dataset.json): {root}")
+    try:
+        d = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"dataset.json is not valid JSON: {path}") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise InputError(f"not a veriswap detect dataset: {path}")
+    if d.get("version") != VERSION:
+        raise InputError(f"dataset version {d.get('version')} not supported (this veriswap reads {VERSION})")
+    try:
+        videos = {k: VideoEntry(**v) for k, v in d["videos"].items()}
+        samples = [Sample(**x) for x in d["samples"]]
+    except (KeyError, TypeError):
+        raise InputError(f"dataset.json is malformed: {path}") from None
+    return Dataset(path.parent, d.get("settings", {}), videos, samples)

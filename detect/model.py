@@ -1,0 +1,173 @@
+"""The detector: a timm classifier with one logit (probability of fake), its folder and inference.
+
+Detector folder: model.safetensors (best weights), config.json (timm arch, input size, normalisation,
+calibrated threshold), metrics.json (training history, validation metrics). Weights are never
+downloaded: `timm.create_model(arch, pretrained=False)`, optionally initialised from a local file
+(safetensors, or a torch checkpoint read with `weights_only=True`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from swap.errors import InputError
+from swap.video import atomic_write_bytes
+
+FORMAT = "veriswap-detector"
+VERSION = 1
+
+
+@dataclass
+class DetectorConfig:
+    arch: str
+    input_size: int
+    mean: List[float]
+    std: List[float]
+    threshold: float = 0.5              # calibrated on the validation split
+    threshold_method: str = "default"   # "balanced_accuracy" (Youden J on val) | "default"
+    eer_threshold: Optional[float] = None
+    crop_scale: float = 1.3             # face crop the model expects (x detector box)
+    crop_size: int = 256
+    sbi: bool = False
+    weights_init: Optional[str] = None  # local file the training started from, None = random init
+    epochs: int = 0
+    best_epoch: int = -1
+    format: str = FORMAT
+    version: int = VERSION
+    extra: dict = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        atomic_write_bytes(Path(folder) / "config.json", json.dumps(asdict(self), indent=2).encode())
+
+    @classmethod
+    def load(cls, folder: Path) -> "DetectorConfig":
+        p = Path(folder) / "config.json"
+        if not Path(folder).is_dir():
+            raise InputError(f"no such detector folder: {folder}")
+        if not p.is_file():
+            raise InputError(f"not a detector folder (no config.json): {folder}")
+        try:
+            d = json.loads(p.read_bytes())
+        except (ValueError, UnicodeDecodeError):
+            raise InputError(f"detector config.json is not valid JSON: {p}") from None
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise InputError(f"not a veriswap detector config: {p}")
+        if d.get("version") != VERSION:
+            raise InputError(f"detector version {d.get('version')} not supported (this veriswap reads {VERSION})")
+        try:
+            return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        except TypeError:
+            raise InputError(f"detector config.json is malformed: {p}") from None
+
+
+def create_model(arch: str):
+    """timm classifier with one output, random init (pretrained weights would need the hub)."""
+    import timm
+
+    if not timm.is_model(arch):
+        close = timm.list_models(f"*{arch.split('_')[0]}*")[:5]
+        hint = f" (similar: {', '.join(close)})" if close else ""
+        raise InputError(f"unknown timm architecture {arch!r}{hint}")
+    return timm.create_model(arch, pretrained=False, num_classes=1)
+
+
+def default_input_size(model) -> int:
+    return int(model.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
+
+
+def normalization(model) -> Tuple[List[float], List[float]]:
+    cfg = model.pretrained_cfg
+    return list(cfg.get("mean", (0.485, 0.456, 0.406))), list(cfg.get("std", (0.229, 0.224, 0.225)))
+
+
+def read_state_dict(path: Path) -> dict:
+    """Tensors of a weights file: safetensors, or torch.load(weights_only=True) (never unpickles code)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such weights file: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a bad input
+        raise InputError(f"cannot read weights file {path} ({type(e).__name__})") from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if not isinstance(sd, dict) or not all(hasattr(v, "shape") for v in sd.values()):
+        raise InputError(f"weights file holds no state dict of tensors: {path}")
+    return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
+
+
+def load_weights(model, path: Path, strict_head: bool = False) -> dict:
+    """Load matching tensors into `model`; tensors whose shape differs (the 1000-class head of an
+    ImageNet checkpoint) are skipped unless `strict_head`. Returns counts."""
+    sd = read_state_dict(path)
+    own = model.state_dict()
+    ok = {k: v for k, v in sd.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if strict_head and len(ok) != len(own):
+        raise InputError(f"weights file {path} does not match this detector's architecture")
+    if not ok or len(ok) < 0.5 * len(own):
+        raise InputError(f"weights file {path} does not fit architecture (only {len(ok)} of {len(own)} tensors match)")
+    model.load_state_dict(ok, strict=False)
+    return {"loaded": len(ok), "model_tensors": len(own), "skipped": len(sd) - len(ok)}
+
+
+def save_weights(model, path: Path) -> None:
+    from safetensors.torch import save
+
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(Path(path), save(sd))
+
+
+def preprocess(crops: Sequence[np.ndarray], size: int, mean: Sequence[float], std: Sequence[float]):
+    """RGB uint8 crops -> normalised NCHW float tensor at `size` px."""
+    import torch
+
+    arr = np.stack([c if c.shape[0] == size and c.shape[1] == size else
+                    cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA if c.shape[0] > size else cv2.INTER_LINEAR)
+                    for c in crops]).astype(np.float32) / 255.0
+    arr = (arr - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+
+
+class Detector:
+    """A trained detector loaded from its folder; `predict` gives P(fake) per crop, batched."""
+
+    def __init__(self, folder: Path, device: str = "cpu"):
+        self.folder = Path(folder)
+        self.config = DetectorConfig.load(self.folder)
+        wp = self.folder / "model.safetensors"
+        if not wp.is_file():
+            raise InputError(f"detector folder has no model.safetensors: {folder}")
+        import torch
+
+        self.model = create_model(self.config.arch)
+        load_weights(self.model, wp, strict_head=True)
+        self.device = torch.device(device)
+        self.model.to(self.device).eval()
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    def predict(self, crops: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        import torch
+
+        out = []
+        c = self.config
+        with torch.inference_mode():
+            for i in range(0, len(crops), batch_size):
+                x = preprocess(crops[i:i + batch_size], c.input_size, c.mean, c.std).to(self.device)
+                out.append(torch.sigmoid(self.model(x).float().view(-1)).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, np.float32)

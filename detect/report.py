@@ -1,0 +1,70 @@
+"""Score reports: per video a timeline CSV (one row per face per sampled frame, or an empty row for a
+frame without a face), a timeline PNG (probability of fake over time per face track, with the
+threshold), and the full JSON."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Dict, List
+
+from swap.video import atomic_write_bytes
+
+from .score import VideoScore
+
+
+def timeline_csv(vs: VideoScore) -> str:
+    rows = ["frame,time,track,prob,x0,y0,x1,y1"]
+    for fr in vs.timeline:
+        if not fr.faces:
+            rows.append(f"{fr.index},{fr.time},,,,,,")
+        for f in fr.faces:
+            rows.append(f"{fr.index},{fr.time},{f.track},{f.prob:.6f}," + ",".join(f"{v:.1f}" for v in f.box))
+    return "\n".join(rows) + "\n"
+
+
+def timeline_png(vs: VideoScore) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+    tracks: Dict[int, List[tuple]] = {}
+    for fr in vs.timeline:
+        for f in fr.faces:
+            tracks.setdefault(f.track, []).append((fr.time, f.prob))
+    for tid, pts in sorted(tracks.items()):
+        t, p = zip(*pts)
+        ax.plot(t, p, marker="o", ms=3, label=f"face track {tid}")
+    ax.axhline(vs.threshold, color="red", ls="--", lw=1, label=f"threshold {vs.threshold:.2f}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("P(fake)")
+    ax.set_title(f"{Path(vs.path).name}: {vs.verdict.upper()} (score {vs.score:.2f}, rule {vs.rule})")
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_report(scores: List[VideoScore], folder: Path) -> List[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    used: Dict[str, int] = {}
+    for vs in scores:
+        stem = Path(vs.path).stem
+        used[stem] = used.get(stem, 0) + 1
+        name = stem if used[stem] == 1 else f"{stem}_{used[stem]}"
+        for suffix, data in ((".json", json.dumps(vs.to_dict(), indent=2).encode()),
+                             (".timeline.csv", timeline_csv(vs).encode()),
+                             (".timeline.png", timeline_png(vs))):
+            p = folder / f"{name}{suffix}"
+            atomic_write_bytes(p, data, fsync=False)
+            written.append(p)
+    summary = [{"path": vs.path, "verdict": vs.verdict, "score": vs.score} for vs in scores]
+    atomic_write_bytes(folder / "summary.json", json.dumps(summary, indent=2).encode(), fsync=False)
+    return written

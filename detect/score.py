@@ -1,0 +1,132 @@
+"""`detect score`: judge videos. Faces are found and tracked in N evenly spaced frames
+(`detect.faces`), cropped like the training data, scored in batches across frames, and each face
+track is judged by an aggregation rule (`detect.aggregate`, DFDC's "confident frames" by default).
+The video is fake when any of its (non-spurious) face tracks is: a swap of one person among several
+is not averaged away by the real ones."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from swap.errors import InputError
+from swap.video import probe
+
+from .aggregate import DEFAULT_RULE, RULES, aggregate
+from .crops import crop_face, evenly_spaced
+from .faces import track_faces
+from .model import Detector
+
+
+@dataclass
+class FaceScore:
+    track: int
+    box: List[float]
+    prob: float
+
+
+@dataclass
+class FrameScore:
+    index: int
+    time: float
+    faces: List[FaceScore]
+    prob: Optional[float]           # max over the frame's faces; None = no face found
+
+
+@dataclass
+class TrackScore:
+    track: int
+    frames: int
+    score: float                    # aggregated with the rule
+    mean: float
+    fake: bool
+    decisive: bool                  # seen in enough frames to count for the verdict
+
+
+@dataclass
+class VideoScore:
+    path: str
+    frames_total: int
+    frames_sampled: int
+    fps: float
+    rule: str
+    threshold: float
+    score: float                    # max over decisive tracks
+    fake: bool
+    tracks: List[TrackScore]
+    timeline: List[FrameScore]
+    seconds: float = 0.0
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "fake" if self.fake else "real"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["verdict"] = self.verdict
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = DEFAULT_RULE,
+                batch_size: int = 32, min_track_share: float = 0.1,
+                progress: Optional[Callable[[int, int], None]] = None) -> VideoScore:
+    """Score one video. `frames` evenly spaced frames (0 = every frame)."""
+    t0 = time.perf_counter()
+    if rule not in RULES:
+        raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
+    if frames < 0 or batch_size < 1:
+        raise InputError("--frames must be >= 0 and --batch-size >= 1")
+    video = Path(video)
+    info = probe(video)
+    pick = evenly_spaced(range(max(info.frames, 1)), frames)
+    cfg = detector.config
+    timeline: List[FrameScore] = []
+    pending: list = []              # (FaceScore, crop) waiting for a batch
+
+    def flush() -> None:
+        if pending:
+            probs = detector.predict([c for _, c in pending], batch_size)
+            for (fs, _), p in zip(pending, probs):
+                fs.prob = float(p)
+            pending.clear()
+
+    for ff in track_faces(video, pick):
+        faces = []
+        for f in ff.faces:
+            fs = FaceScore(f.track, [round(v, 1) for v in f.box], math.nan)
+            pending.append((fs, crop_face(ff.frame.rgb, f.box, None, cfg.crop_scale, cfg.crop_size).rgb))
+            faces.append(fs)
+        timeline.append(FrameScore(ff.frame.index, round(ff.frame.time, 4), faces, None))
+        if len(pending) >= batch_size:
+            flush()
+        if progress:
+            progress(len(timeline), len(pick))
+    flush()
+    for fr in timeline:
+        fr.prob = max((f.prob for f in fr.faces), default=None)
+    per_track: Dict[int, List[float]] = {}
+    for fr in timeline:
+        for f in fr.faces:
+            per_track.setdefault(f.track, []).append(f.prob)
+    if not per_track:
+        raise InputError(f"no face found in {len(timeline)} sampled frames of {video}")
+    need = max(2, math.ceil(min_track_share * len(timeline))) if len(timeline) >= 4 else 1
+    tracks = []
+    for tid, ps in sorted(per_track.items()):
+        sc = aggregate(ps, rule)
+        tracks.append(TrackScore(tid, len(ps), round(sc, 6), round(float(np.mean(ps)), 6),
+                                 sc >= detector.threshold, len(ps) >= need))
+    warnings = []
+    if not any(t.decisive for t in tracks):
+        for t in tracks:
+            t.decisive = True
+        warnings.append("every face track is short; all of them decide the verdict")
+    score = max(t.score for t in tracks if t.decisive)
+    return VideoScore(str(video), info.frames, len(timeline), info.fps, rule, detector.threshold, round(score, 6),
+                      score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings)

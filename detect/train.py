@@ -1,0 +1,316 @@
+"""`detect train`: fit a timm classifier on a detect dataset (BCE on one logit, AdamW, warm-up + per-epoch decay).
+
+- train split: crops with DFDC-style augmentation (`detect.augment`); with `sbi=True` every real
+  training face also yields a self-blended fake (`detect.sbi`) each epoch, so a dataset of real
+  videos alone can train a detector;
+- after every epoch: loss and AUC on the val split; the best epoch (highest val AUC, then lowest val
+  loss) is kept as model.safetensors, and its val scores calibrate the decision threshold
+  (maximum balanced accuracy; the EER threshold is recorded too);
+- crash-safe and resumable: weights, config, metrics and the training state (model, optimiser,
+  scheduler, history) are written atomically after each epoch; a re-run continues after the last
+  finished epoch (epochs are seeded by (seed, epoch), so a resumed run equals an uninterrupted one).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import cv2
+import numpy as np
+
+from swap.errors import InputError
+from swap.video import atomic_write_bytes
+
+from . import dataset as D
+from . import metrics as M
+from .augment import augment
+from .model import DetectorConfig, create_model, default_input_size, load_weights, normalization, save_weights
+from .sbi import self_blend
+
+STATE = "train_state.pt"
+
+
+@dataclass
+class TrainSettings:
+    arch: str = "efficientnet_b0"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    input_size: Optional[int] = None    # default: the architecture's own (timm pretrained_cfg)
+    sbi: bool = False
+    weights: Optional[str] = None       # local weights file to start from (no hub downloads)
+    augment: float = 1.0                # scales every augmentation probability (0 = off)
+    workers: int = 0                    # DataLoader worker processes
+    seed: int = 0
+    steps_per_epoch: Optional[int] = None   # cap (for quick runs); default: one pass over the data
+    device: str = "auto"
+    overwrite: bool = False
+
+    def resume_key(self, dataset_id: str) -> dict:
+        d = {k: getattr(self, k) for k in ("arch", "batch_size", "lr", "weight_decay", "input_size", "sbi",
+                                           "weights", "augment", "seed", "steps_per_epoch")}
+        d["dataset"] = dataset_id
+        return d
+
+
+@dataclass
+class TrainSummary:
+    out: str = ""
+    epochs_run: int = 0
+    epochs_resumed: int = 0
+    best_epoch: int = -1
+    best_val_auc: Optional[float] = None
+    threshold: float = 0.5
+    train_samples: int = 0
+    val_samples: int = 0
+    seconds: float = 0.0
+    history: List[dict] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+
+class CropSet:
+    """Samples (and, with SBI, self-blended fakes of the real ones) as model-ready arrays."""
+
+    def __init__(self, root: Path, samples: List[D.Sample], size: int, mean, std, train: bool,
+                 sbi: bool, strength: float):
+        self.root, self.size, self.train, self.strength = Path(root), size, train, strength
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        self.items = [(s, False) for s in samples]
+        if sbi:
+            self.items += [(s, True) for s in samples if s.label == 0]
+        self.rng = np.random.default_rng(0)
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        s, blended = self.items[i]
+        bgr = cv2.imread(str(self.root / s.file), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"cannot read crop {s.file} (dataset folder damaged? re-run detect dataset)")
+        img = bgr[..., ::-1]
+        pts = np.asarray(s.landmarks, np.float32) if s.landmarks else None
+        label = s.label
+        if blended:
+            img, _ = self_blend(np.ascontiguousarray(img), pts, self.rng)
+            label = 1
+        h = img.shape[0]
+        if h != self.size:
+            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA if h > self.size else cv2.INTER_LINEAR)
+            pts = None if pts is None else pts * (self.size / h)
+        if self.train:
+            img = augment(np.ascontiguousarray(img), pts, self.rng, self.strength)
+        x = (img.astype(np.float32) / 255.0 - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), torch.tensor(float(label))
+
+
+def _worker_init(worker_id: int) -> None:
+    import torch
+
+    info = torch.utils.data.get_worker_info()
+    info.dataset.reseed(torch.initial_seed() % 2**32)
+
+
+def dataset_id(ds: D.Dataset) -> str:
+    h = hashlib.sha256()
+    for s in ds.samples:
+        h.update(f"{s.file}:{s.label}:{s.split};".encode())
+    return h.hexdigest()[:16]
+
+
+def _resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise InputError(f"unknown --device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def _predict(model, loader, device) -> tuple:
+    import torch
+
+    model.eval()
+    probs, labels, losses = [], [], []
+    with torch.inference_mode():
+        for x, y in loader:
+            logit = model(x.to(device)).float().view(-1)
+            losses.append(torch.nn.functional.binary_cross_entropy_with_logits(logit, y.to(device), reduction="sum").item())
+            probs.append(torch.sigmoid(logit).cpu().numpy())
+            labels.append(y.numpy())
+    p = np.concatenate(probs) if probs else np.zeros(0)
+    y = np.concatenate(labels).astype(int) if labels else np.zeros(0, int)
+    return p, y, (sum(losses) / max(len(p), 1))
+
+
+def _torch_bytes(obj) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettings] = None,
+                   progress: Optional[Callable[[int, int, int, float], None]] = None) -> TrainSummary:
+    """Train (or resume) a detector into `out`. `progress(epoch, step, steps, loss)` per step."""
+    t0 = time.perf_counter()
+    s = settings or TrainSettings()
+    if s.epochs < 1 or s.batch_size < 1 or s.lr <= 0:
+        raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
+    ds = D.load(dataset_dir)
+    train_s, val_s = ds.split("train"), ds.split("val")
+    summary = TrainSummary(out=str(out))
+    if not train_s:
+        raise InputError(f"the dataset has no train split samples: {dataset_dir}")
+    n_fake = sum(x.label for x in train_s)
+    if n_fake == 0 and not s.sbi:
+        raise InputError("the train split has no fake samples: add --fake videos or use --sbi")
+    if n_fake == len(train_s):
+        raise InputError("the train split has no real samples")
+    if not val_s:
+        summary.warnings.append("no val split: the threshold is calibrated on the train split (optimistic)")
+        val_s = train_s
+    import torch
+    from torch.utils.data import DataLoader
+
+    device = _resolve_device(s.device)
+    torch.manual_seed(s.seed)
+    model = create_model(s.arch)
+    init_info = None
+    if s.weights:
+        init_info = load_weights(model, Path(s.weights))
+    size = s.input_size or default_input_size(model)
+    if not 32 <= size <= 1024:
+        raise InputError(f"--input-size must be between 32 and 1024, got {size}")
+    s.input_size = size
+    mean, std = normalization(model)
+    model.to(device)
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output is not a folder: {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    key = s.resume_key(dataset_id(ds))
+    train_set = CropSet(ds.root, train_s, size, mean, std, True, s.sbi, s.augment)
+    val_set = CropSet(ds.root, val_s, size, mean, std, False, False, 0.0)
+    bs = min(s.batch_size, len(train_set))
+    steps = len(train_set) // bs
+    if s.steps_per_epoch:
+        steps = min(steps, s.steps_per_epoch)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    warm = max(1, min(100, steps))
+    # warm-up, then x0.8 per epoch: the schedule does not depend on the total epoch count, so a run
+    # resumed with a larger --epochs continues exactly where an uninterrupted one would be
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * 0.8 ** (i // max(steps, 1)))
+
+    state_path = out / STATE
+    history: List[dict] = []
+    step_losses: List[list] = []
+    best = {"epoch": -1, "auc": None, "loss": math.inf, "threshold": 0.5, "eer_threshold": None, "val": None}
+    start = 0
+    if state_path.is_file() and not s.overwrite:
+        try:
+            st = torch.load(str(state_path), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - a damaged state is a bad input, not a crash
+            raise InputError(f"training state is unreadable: {state_path} (use --overwrite to start again)") from None
+        old = json.loads(st["key"])
+        if old != key:
+            diff = sorted(k for k in key if old.get(k) != key[k])
+            raise InputError(f"{out} holds a training run with other settings ({', '.join(diff)}); "
+                             "use another folder or --overwrite")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        history, step_losses, best = json.loads(st["history"]), json.loads(st["steps"]), json.loads(st["best"])
+        start = int(st["epoch"]) + 1
+        summary.epochs_resumed = start
+    elif s.overwrite:
+        for name in (STATE, "model.safetensors", "config.json", "metrics.json", "loss.csv"):
+            (out / name).unlink(missing_ok=True)
+
+    summary.train_samples, summary.val_samples = len(train_set), len(val_set)
+    val_loader = DataLoader(val_set, batch_size=max(bs, 64), shuffle=False, num_workers=0)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    for epoch in range(start, s.epochs):
+        te = time.perf_counter()
+        train_set.reseed(s.seed * 100003 + epoch)
+        g = torch.Generator().manual_seed(s.seed * 100003 + epoch)
+        loader = DataLoader(train_set, batch_size=bs, shuffle=True, drop_last=True, generator=g,
+                            num_workers=s.workers, worker_init_fn=_worker_init if s.workers else None,
+                            persistent_workers=False)
+        model.train()
+        losses = []
+        for i, (x, y) in enumerate(loader):
+            if i >= steps:
+                break
+            logit = model(x.to(device)).float().view(-1)
+            loss = loss_fn(logit, y.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.item()))
+            step_losses.append([epoch, len(step_losses), round(losses[-1], 6)])
+            if progress:
+                progress(epoch, i + 1, steps, losses[-1])
+        p, y, vloss = _predict(model, val_loader, device)
+        vauc = M.auc(y, p)
+        rec = {"epoch": epoch, "train_loss": round(float(np.mean(losses)), 6) if losses else None,
+               "val_loss": round(vloss, 6), "val_auc": None if vauc is None else round(vauc, 6),
+               "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - te, 2)}
+        history.append(rec)
+        better = best["epoch"] < 0 or (vauc is not None and (best["auc"] is None or vauc > best["auc"] + 1e-9)) or \
+            (vauc is not None and best["auc"] is not None and abs(vauc - best["auc"]) <= 1e-9 and vloss < best["loss"])
+        if better:
+            thr, bacc = M.best_threshold(y, p)
+            _, et = M.eer(y, p)
+            best = {"epoch": epoch, "auc": vauc, "loss": vloss, "threshold": thr, "eer_threshold": et,
+                    "val": M.compute(y, p, thr).to_dict()}
+            save_weights(model, out / "model.safetensors")
+        cfg = DetectorConfig(arch=s.arch, input_size=size, mean=[float(v) for v in mean], std=[float(v) for v in std],
+                             threshold=float(best["threshold"]),
+                             threshold_method="balanced_accuracy" if best["auc"] is not None else "default",
+                             eer_threshold=best["eer_threshold"], crop_scale=float(ds.settings.get("scale", 1.3)),
+                             crop_size=int(ds.settings.get("size", 256)), sbi=s.sbi, weights_init=s.weights,
+                             epochs=epoch + 1, best_epoch=int(best["epoch"]))
+        cfg.save(out)
+        metrics = {"history": history, "best_epoch": best["epoch"], "val": best["val"],
+                   "train_samples": len(train_set), "val_samples": len(val_set), "settings": asdict(s),
+                   "weights_init": s.weights, "weights_loaded": init_info}
+        atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2).encode())
+        csv = "epoch,step,loss\n" + "".join(f"{e},{k},{v}\n" for e, k, v in step_losses)
+        atomic_write_bytes(out / "loss.csv", csv.encode(), fsync=False)
+        atomic_write_bytes(state_path, _torch_bytes({
+            "key": json.dumps(key), "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "history": json.dumps(history), "steps": json.dumps(step_losses),
+            "best": json.dumps(best)}))
+        summary.epochs_run += 1
+    summary.history = history
+    summary.best_epoch = int(best["epoch"])
+    summary.best_val_auc = best["auc"]
+    summary.threshold = float(best["threshold"])
+    summary.seconds = time.perf_counter() - t0
+    if s.weights is None:
+        summary.warnings.append("trained from random init: no --weights given (timm pretrained weights need the "
+                                "hub; pass a local ImageNet checkpoint for much better accuracy)")
+    return summary

@@ -1,0 +1,359 @@
+"""The detect stage on real faces: videos of the astronaut and Grace Hopper (and their mirror images),
+fakes made by actually running `swap.convert` with a tiny trained swap model, a face-crop dataset
+split by video, a tiny timm detector trained on it, eval metrics, and video scoring."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detect import dataset as D
+from detect import metrics as M
+from detect.aggregate import RULES, aggregate
+from detect.crops import evenly_spaced
+from swap.errors import InputError
+
+VERISWAP = str(Path(sys.executable).with_name("veriswap"))
+TINY_SWAP = {"resolution": 64, "e_dims": 16, "ae_dims": 64, "d_dims": 16, "mask_dims": 8}
+N = 12                  # frames per video
+FRAMES = 6              # sampled per video in the dataset
+ARCH = dict(arch="resnet10t", input_size=64, batch_size=8, lr=1e-3, epochs=3, augment=0.5, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """4 real videos (2 people x mirror) and 4 swaps of them made with a tiny swap model."""
+    from provenance.keys import generate_identity
+    from swap.convert import ConvertSettings, convert
+    from swap.extract import extract
+    from swap.samples import load_photo, make_face_video
+    from swap.train import TrainConfig, train
+
+    d = tmp_path_factory.mktemp("detect")
+    a, g = load_photo("astronaut"), load_photo("grace_hopper")
+    photos = {"astronaut": a, "astronaut_flip": a[:, ::-1].copy(), "grace": g, "grace_flip": g[:, ::-1].copy()}
+    real = {k: make_face_video(d / "real" / f"{k}.mp4", v, frames=N, audio=False) for k, v in photos.items()}
+    ref = d / "astronaut_ref.png"
+    cv2.imwrite(str(ref), cv2.cvtColor(a, cv2.COLOR_RGB2BGR))
+    extract([real["astronaut"], real["astronaut_flip"]], d / "fa", ref_face=ref, jobs=1)
+    extract([real["grace"], real["grace_flip"]], d / "fb", jobs=1)
+    train(TrainConfig(faces_a=str(d / "fa"), faces_b=str(d / "fb"), model_dir=str(d / "model"), model="hq",
+                      model_options=dict(TINY_SWAP), batch_size=4, iterations=30, lr=3e-4, save_every=0,
+                      preview_every=0, progress=False, identity_check=False, device="cpu"))
+    generate_identity(d / "keys", name="detect test")
+    fake = {}
+    for k, p in real.items():
+        src = "fa" if k.startswith("astronaut") else "fb"
+        fake[k] = d / "fake" / f"{k}_swap.mp4"
+        s = convert(p, d / "model", fake[k], d / src / "alignments.json",
+                    ConvertSettings(key_dir=str(d / "keys"), device="cpu", direction="a2b" if src == "fa" else "b2a"))
+        assert s.frames_swapped == N
+    return {"dir": d, "real": real, "fake": fake}
+
+
+@pytest.fixture(scope="module")
+def ds(world):
+    out = world["dir"] / "dataset"
+    summ = D.build_dataset([world["dir"] / "real"], [world["dir"] / "fake"], out, D.DatasetSettings(frames=FRAMES))
+    return out, summ
+
+
+@pytest.fixture(scope="module")
+def det(ds, world):
+    from detect.train import TrainSettings, train_detector
+
+    out = world["dir"] / "detector"
+    summ = train_detector(ds[0], out, TrainSettings(**ARCH))
+    return out, summ
+
+
+def _cli(*args: str):
+    """Run the real console entry point in-process: (exit code, stdout, stderr) via capture."""
+    from swap.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    return e.value.code
+
+
+# ---- metrics: hand-computed cases -------------------------------------------------------------
+
+def test_metrics_match_hand_computed_values():
+    y, s = [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]
+    assert M.auc(y, s) == pytest.approx(0.75)                       # 3 of 4 (pos, neg) pairs ordered
+    assert M.average_precision(y, s) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    assert M.eer(y, s) == (pytest.approx(0.5), pytest.approx(0.4))
+    # negatives .1 .2 .6, positives .3 .7 .8: 8 of 9 pairs ordered; FPR = FNR = 1/3 at threshold .6
+    y2, s2 = [0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.6, 0.3, 0.7, 0.8]
+    assert M.auc(y2, s2) == pytest.approx(8 / 9)
+    assert M.eer(y2, s2) == (pytest.approx(1 / 3), pytest.approx(0.6))
+    assert M.accuracy(y2, s2, 0.5) == pytest.approx(4 / 6) and M.accuracy(y2, s2, 0.25) == pytest.approx(5 / 6)
+    t, bacc = M.best_threshold(y2, s2)
+    assert bacc == pytest.approx(5 / 6) and M.balanced_accuracy(y2, s2, t) == pytest.approx(5 / 6)
+    # ties: one threshold step (AUC counts a tie as half, AP takes the whole tied group at once)
+    assert M.auc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)
+    assert M.average_precision([0, 1, 1], [0.5, 0.5, 0.9]) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    assert M.auc([0, 1], [0.2, 0.9]) == 1.0 and M.auc([1, 0], [0.2, 0.9]) == 0.0
+    assert M.eer([0, 1], [0.2, 0.9])[0] == 0.0
+    assert M.auc([1, 1], [0.2, 0.9]) is None and M.eer([0, 0], [0.1, 0.2]) == (None, None)
+    with pytest.raises(ValueError):
+        M.auc([0, 2], [0.1, 0.2])
+
+
+def test_auc_equals_pairwise_probability_on_random_scores_with_ties():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.integers(0, 2, 40)
+        y[:2] = (0, 1)
+        s = rng.integers(0, 8, 40) / 8.0                              # many ties
+        pos, neg = s[y == 1], s[y == 0]
+        pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+        assert M.auc(y, s) == pytest.approx(pairs)
+        e, t = M.eer(y, s)
+        assert 0.0 <= e <= 1.0
+
+
+def test_aggregation_rules():
+    assert {"mean", "confident", "max", "median"} <= set(RULES)
+    p = np.r_[np.full(15, 0.9), np.full(17, 0.5)]                   # a strong fake stretch: not diluted
+    assert aggregate(p, "confident") == pytest.approx(0.9) and aggregate(p, "mean") < 0.7
+    q = np.r_[np.full(30, 0.1), np.full(2, 0.6)]                    # a clean video stays clean
+    assert aggregate(q, "confident") == pytest.approx(0.1)
+    r = np.linspace(0.3, 0.7, 32)
+    assert aggregate(r, "confident") == pytest.approx(0.5)
+    assert evenly_spaced(range(12), 6) == [0, 2, 4, 7, 9, 11] and evenly_spaced(range(3), 32) == [0, 1, 2]
+
+
+# ---- dataset ----------------------------------------------------------------------------------
+
+def test_dataset_is_split_by_video_and_source_without_leakage(ds, world):
+    root, summ = ds
+    data = D.load(root)
+    assert summ.videos == 8 and len(data.videos) == 8
+    by_video = {}
+    for s in data.samples:
+        by_video.setdefault(s.video, set()).add(s.split)
+        assert s.split == data.videos[s.video].split
+    assert all(len(v) == 1 for v in by_video.values())               # never split inside a video
+    for v in data.videos.values():                                   # a swap shares its source's split
+        if v.kind == "labels":
+            src = next(w for w in data.videos.values() if w.path == v.group)
+            assert src.split == v.split and src.label == 0 and v.label == 1
+    assert {v.split for v in data.videos.values()} == {"train", "val", "test"}
+    for sp in ("train", "test"):
+        assert {s.label for s in data.split(sp)} == {0, 1}
+    # deterministic, independent of input order
+    groups = [v.group for v in data.videos.values()]
+    assert D.assign_splits(groups) == D.assign_splits(groups[::-1])
+    # fakes: only swapped faces, on evenly spaced swapped frames
+    for v in data.videos.values():
+        frames = sorted({s.frame for s in data.samples if s.video == v.id})
+        assert frames == evenly_spaced(range(N), FRAMES)
+        if v.kind == "labels":
+            assert v.samples == FRAMES                               # one swapped face per frame
+    assert summ.counts == data.counts()
+
+
+def test_crops_contain_the_face(ds):
+    from swap.faces import detect as dlib_detect
+
+    root, _ = ds
+    data = D.load(root)
+    main = [s for s in data.samples if s.face == 0]
+    assert main
+    for s in main:
+        img = cv2.imread(str(root / s.file))
+        assert img.shape == (256, 256, 3)
+        pts = np.asarray(s.landmarks)
+        assert pts.shape == (68, 2) and (pts > 0).all() and (pts < 256).all()
+        cx, cy = pts.mean(0)
+        assert abs(cx - 128) < 40 and abs(cy - 128) < 50              # face centred
+        assert 0.5 < (pts[:, 0].max() - pts[:, 0].min()) / 256 < 0.97    # 1.3x the (tight) dlib box
+    for s in [s for s in main if s.label == 0][::5]:                  # dlib finds the face in real crops
+        rgb = cv2.cvtColor(cv2.imread(str(root / s.file)), cv2.COLOR_BGR2RGB)
+        boxes = dlib_detect(rgb, "hog", 1)
+        assert any(b[0] < 128 < b[2] and b[1] < 128 < b[3] for b in boxes), s.file
+
+
+def test_dataset_resumes_and_redoes_damaged_videos(ds, world):
+    root, _ = ds
+    before = json.loads((root / "dataset.json").read_text())
+    victim = before["samples"][0]
+    (root / victim["file"]).unlink()
+    summ = D.build_dataset([world["dir"] / "real"], [world["dir"] / "fake"], root, D.DatasetSettings(frames=FRAMES))
+    assert summ.videos_resumed == 7                                   # only the damaged video is redone
+    assert (root / victim["file"]).is_file()
+    assert json.loads((root / "dataset.json").read_text())["samples"] == before["samples"]
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+def test_training_loss_falls_and_writes_a_detector_folder(det, ds):
+    out, summ = det
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["format"] == "veriswap-detector" and cfg["arch"] == "resnet10t" and cfg["input_size"] == 64
+    assert len(cfg["mean"]) == 3 and len(cfg["std"]) == 3 and 0.0 < cfg["threshold"] < 1.0
+    assert cfg["threshold_method"] == "balanced_accuracy" and cfg["weights_init"] is None
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == ARCH["epochs"] and metrics["best_epoch"] == cfg["best_epoch"]
+    assert metrics["val"]["threshold"] == pytest.approx(cfg["threshold"])
+    losses = np.loadtxt(out / "loss.csv", delimiter=",", skiprows=1)[:, 2]
+    assert len(losses) >= 9
+    assert losses[-3:].mean() < losses[:3].mean(), losses
+    from safetensors.torch import load_file
+
+    sd = load_file(str(out / "model.safetensors"))
+    assert sd["fc.weight"].shape == (1, 512)                          # one logit
+
+
+def test_training_resumes_to_the_same_result(det, ds, tmp_path):
+    from detect.train import TrainSettings, train_detector
+
+    first = train_detector(ds[0], tmp_path / "d", TrainSettings(**{**ARCH, "epochs": 1}))
+    assert first.epochs_run == 1 and first.epochs_resumed == 0
+    again = train_detector(ds[0], tmp_path / "d", TrainSettings(**ARCH))
+    assert again.epochs_resumed == 1 and again.epochs_run == ARCH["epochs"] - 1
+    full = json.loads((det[0] / "metrics.json").read_text())["history"]
+    got = json.loads((tmp_path / "d" / "metrics.json").read_text())["history"]
+    for a, b in zip(full, got):                                       # as if never interrupted
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-3)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-3)
+    done = train_detector(ds[0], tmp_path / "d", TrainSettings(**ARCH))
+    assert done.epochs_run == 0
+    with pytest.raises(InputError, match="other settings"):
+        train_detector(ds[0], tmp_path / "d", TrainSettings(**{**ARCH, "lr": 5e-4}))
+
+
+def test_sbi_makes_blended_fakes_from_real_faces(ds):
+    from detect.sbi import self_blend
+    from detect.train import CropSet
+
+    root, _ = ds
+    data = D.load(root)
+    reals = [s for s in data.split("train") if s.label == 0 and s.face == 0]
+    s = reals[0]
+    img = cv2.cvtColor(cv2.imread(str(root / s.file)), cv2.COLOR_BGR2RGB)
+    pts = np.asarray(s.landmarks, np.float32)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        out, mask = self_blend(img, pts, rng)
+        assert out.shape == img.shape and 0.0 <= mask.min() and mask.max() <= 1.0
+        assert mask[:10, :10].max() == 0 and mask[-10:, -10:].max() == 0        # corners untouched
+        cx, cy = pts[27:36].mean(0).astype(int)                                   # nose: inside the blend
+        assert mask[cy, cx] > 0.2
+        assert np.abs(out.astype(int) - img.astype(int)).mean() > 0.5
+    train_s = data.split("train")
+    cs = CropSet(root, train_s, 64, (0.5,) * 3, (0.5,) * 3, True, True, 1.0)
+    n_real = sum(1 for x in train_s if x.label == 0)
+    assert len(cs) == len(train_s) + n_real
+    x, y = cs[len(train_s)]                                          # the first self-blended item
+    assert tuple(x.shape) == (3, 64, 64) and float(y) == 1.0
+
+
+# ---- eval and score ---------------------------------------------------------------------------
+
+def test_eval_reports_frame_and_video_metrics(det, ds, capsys):
+    from detect.evaluate import evaluate, video_scores
+    from detect.model import Detector
+
+    root, _ = ds
+    rep = evaluate(root, det[0])
+    data = D.load(root)
+    test = data.split("test")
+    dt = Detector(det[0])
+    crops = [cv2.cvtColor(cv2.imread(str(root / s.file)), cv2.COLOR_BGR2RGB) for s in test]
+    p = dt.predict(crops, batch_size=5)
+    y = [s.label for s in test]
+    assert rep.frame == M.compute(y, p, dt.threshold).to_dict()
+    assert rep.frame["n"] == len(test) and 0 < rep.frame["n_fake"] < len(test)
+    vs = video_scores(test, p)
+    assert rep.videos == len({s.video for s in test}) == len(vs)
+    assert rep.video["auc"] == pytest.approx(M.auc([v["label"] for v in vs.values()], [v["score"] for v in vs.values()]))
+    assert _cli("detect", "eval", str(root), "-d", str(det[0]), "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["frame"]["auc"] == pytest.approx(rep.frame["auc"]) and doc["split"] == "test"
+
+
+def _with_threshold(det_dir: Path, dst: Path, thr: float) -> Path:
+    shutil.copytree(det_dir, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg["threshold"] = thr
+    (dst / "config.json").write_text(json.dumps(cfg))
+    return dst
+
+
+def test_score_timeline_report_and_exit_codes(det, world, tmp_path, capsys):
+    real, fake = world["real"]["grace"], world["fake"]["astronaut"]
+    rep = tmp_path / "report"
+    code = _cli("detect", "score", str(real), str(fake), "-d", str(det[0]), "--frames", "5",
+                "--report", str(rep), "--json", "--no-progress")
+    res = json.loads(capsys.readouterr().out)
+    assert code == (1 if any(r["verdict"] == "fake" for r in res) else 0)
+    for r in res:
+        assert [f["index"] for f in r["timeline"]] == evenly_spaced(range(N), 5)   # one entry per sampled frame
+        assert all(f["prob"] == max(x["prob"] for x in f["faces"]) for f in r["timeline"] if f["faces"])
+        main = max(r["tracks"], key=lambda t: t["frames"])
+        assert main["frames"] >= 4 and main["decisive"]               # the person keeps one track id
+        assert r["verdict"] == ("fake" if r["score"] >= r["threshold"] else "real")
+    stem = real.stem
+    rows = (rep / f"{stem}.timeline.csv").read_text().splitlines()
+    assert rows[0].startswith("frame,time,track,prob") and len(rows) >= 6
+    png = cv2.imread(str(rep / f"{stem}.timeline.png"))
+    assert png is not None and png.shape[1] > 400
+    assert json.loads((rep / f"{stem}.json").read_text())["verdict"] in ("real", "fake")
+    # exit codes follow the verdict: everything fake above threshold 0, nothing fake above 1.01
+    always = _with_threshold(det[0], tmp_path / "always", 0.0)
+    never = _with_threshold(det[0], tmp_path / "never", 1.01)
+    assert _cli("detect", "score", str(real), "-d", str(always), "--frames", "3", "--no-progress") == 1
+    assert _cli("detect", "score", str(real), "-d", str(never), "--frames", "3", "--no-progress") == 0
+    out = capsys.readouterr().out
+    assert "FAKE" in out and "REAL" in out
+
+
+def test_score_in_python_finds_the_swap(det, world):
+    from detect.model import Detector
+    from detect.score import score_video
+
+    d = Detector(det[0])
+    fake = score_video(world["fake"]["grace"], d, frames=4)
+    real = score_video(world["real"]["grace"], d, frames=4)
+    assert len(fake.timeline) == len(real.timeline) == 4
+    assert fake.tracks[0].mean > real.tracks[0].mean                # the swapped face scores higher
+
+
+def test_bad_inputs_exit_2_with_one_line(det, ds, world, tmp_path, capsys):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all")
+    bad_cfg = tmp_path / "bad_det"
+    bad_cfg.mkdir()
+    (bad_cfg / "config.json").write_text("{nope")
+    photo = world["dir"] / "astronaut_ref.png"
+    cases = [
+        ("detect", "score", str(tmp_path / "missing.mp4"), "-d", str(det[0])),
+        ("detect", "score", str(junk), "-d", str(det[0])),
+        ("detect", "score", str(world["real"]["grace"]), "-d", str(bad_cfg)),
+        ("detect", "score", str(world["real"]["grace"]), "-d", str(ds[0])),
+        ("detect", "score", str(world["real"]["grace"]), "-d", str(det[0]), "--rule", "vote"),
+        ("detect", "dataset", "--real", str(photo), "-o", str(tmp_path / "x")),
+        ("detect", "dataset", "-o", str(tmp_path / "y")),
+        ("detect", "train", str(tmp_path), "-o", str(tmp_path / "z")),
+        ("detect", "eval", str(ds[0]), "-d", str(bad_cfg)),
+        ("detect", "eval", str(ds[0]), "-d", str(det[0]), "--split", "holdout"),
+    ]
+    for args in cases:
+        assert _cli(*args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and len(err.splitlines()) == 1 and "Traceback" not in err, (args, err)
+    with pytest.raises(InputError, match="unknown timm architecture"):
+        from detect.model import create_model
+
+        create_model("no_such_net_b9")
+    # and as a real process: a one-line error, exit 2, no traceback
+    r = subprocess.run([VERISWAP, "detect", "score", str(junk), "-d", str(det[0])], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
