@@ -27,6 +27,7 @@ import numpy as np
 from . import __version__
 from . import alignments as A
 from .color import COLOR_TRANSFERS, color_transfer
+from .device import resolve_device
 from .errors import InputError
 from .masks import MASKS, face_mask
 from .video import VideoWriter, atomic_write_bytes, iter_frames, probe
@@ -65,18 +66,6 @@ class ConvertSummary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def _resolve_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for, but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise InputError(f"unknown --device {name!r}; choose auto, cpu or cuda")
-    return torch.device(name)
 
 
 def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> A.SourceRecord:
@@ -154,7 +143,7 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     out.parent.mkdir(parents=True, exist_ok=True)
     if info.is_image:
         raise InputError(f"convert takes a video, got an image: {video}")
-    device = _resolve_device(s.device)
+    device = resolve_device(s.device)
     model, cfg = load_model(model_dir, device=device)
     if s.mask == "learned" and not cfg.get("has_mask"):
         raise InputError("this model has no mask head (train --model hq for a learned mask); use --mask hull")

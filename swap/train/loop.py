@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..device import resolve_device
 from ..errors import InputError
 from ..models import create_model, model_args
 from ..models import io as mio
@@ -59,18 +60,6 @@ class TrainConfig:
 
 
 # ---- small helpers ------------------------------------------------------------------------------
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda requested but no CUDA device is available")
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
-    if name == "cpu":
-        return torch.device("cpu")
-    raise InputError(f"unknown device {name!r}: use auto, cpu or cuda")
-
 
 def resolve_precision(name: str, device: torch.device) -> Optional[torch.dtype]:
     if name == "fp32" or (name == "auto" and device.type != "cuda"):
