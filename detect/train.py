@@ -25,6 +25,7 @@ from typing import Callable, List, Optional
 import cv2
 import numpy as np
 
+from swap.device import resolve_device
 from swap.errors import InputError
 from swap.video import atomic_write_bytes
 
@@ -131,18 +132,6 @@ def dataset_id(ds: D.Dataset) -> str:
     return h.hexdigest()[:16]
 
 
-def _resolve_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for, but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise InputError(f"unknown --device {name!r}; choose auto, cpu or cuda")
-    return torch.device(name)
-
-
 def _predict(model, loader, device) -> tuple:
     import torch
 
@@ -190,7 +179,7 @@ def train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSetting
     import torch
     from torch.utils.data import DataLoader
 
-    device = _resolve_device(s.device)
+    device = resolve_device(s.device)
     torch.manual_seed(s.seed)
     model = create_model(s.arch)
     init_info = None
