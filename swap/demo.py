@@ -19,11 +19,18 @@ Steps (the list `STEPS`; each is resumable, so a re-run on the same folder redoe
  7. tags     `tag` the astronaut source video (HMAC per coded frame), `check` it and a copy with one
              coded frame altered: the check names the altered frame
 
-`detect` is not built yet: it is listed in `PLANNED` (the summary shows it as coming) and its step
-goes into `STEPS` where the comment says (see `Step`).
+ 8. detect   a real-vs-swapped face dataset from the demo's own material (real: both clips and their
+             mirror images; fake: A->B, a B->A convert made here and the mirrored swaps, with mirrored
+             labels), split by video with A's pair held out as the test split; a tiny timm detector
+             (resnet10t @ 96 px, 5 epochs, seconds on 2 cores) and `detect score` of A->B and of A's
+             real clip: verdict, score and a per-frame timeline. A detector trained in seconds on 4 short
+             clips of 2 people demonstrates the pipeline; it is not a trustworthy detector (the demo says so)
+
+Stages not built yet go into `PLANNED` (the summary lists them as coming); none at the moment.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -40,7 +47,7 @@ STATE_FILE = "demo.json"
 SUMMARY_FILE = "summary.json"
 MIN_TRAIN_SECONDS = 5.0     # a re-run trains on only if at least this much of the time limit is left
 # what the demo writes in DIR; `fresh=True` removes exactly these, nothing else
-OWNED = ("videos", "faces", "model", "keys", "outputs", "tamper", STATE_FILE, SUMMARY_FILE)
+OWNED = ("videos", "faces", "model", "keys", "outputs", "tamper", "detect", STATE_FILE, SUMMARY_FILE)
 
 
 @dataclass
@@ -54,6 +61,8 @@ class DemoOptions:
     tamper_frame: Optional[int] = None   # coded frame altered in the tamper copy (default: 60% in)
     jobs: Optional[int] = None      # extract worker processes (default: all cores)
     device: str = "auto"
+    detect_frames: int = 16         # frames per video in the detect dataset and when scoring
+    detect_epochs: int = 5          # detector training epochs (tiny model, seconds)
     fresh: bool = False             # remove the demo's earlier outputs in out_dir first
     progress: bool = True
 
@@ -472,6 +481,202 @@ def _step_tags(ctx: Context, res: StepResult) -> None:
                         "tampered_ok": bad.ok, "first_bad_frame": fb.video_index if fb else None}
 
 
+# ---- 8. detect ------------------------------------------------------------------------------------
+
+DETECT_ARCH = dict(arch="resnet10t", input_size=96, batch_size=16, lr=1e-3, augment=0.25)
+
+
+def mirror_video(src: Path, dst: Path) -> None:
+    """Write a left-right mirrored copy of `src` (video only, same frame count and rate)."""
+    import av
+
+    tmp = dst.with_name(f".{dst.stem}.tmp.mp4")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(src)) as inp, av.open(str(tmp), "w", format="mp4") as out:
+        vin = inp.streams.video[0]
+        vs = out.add_stream("libx264", rate=vin.average_rate or 25)
+        vs.width, vs.height, vs.pix_fmt = vin.width, vin.height, "yuv420p"
+        vs.options = {"crf": "18", "preset": "veryfast"}
+        for i, fr in enumerate(inp.decode(vin)):
+            f = av.VideoFrame.from_ndarray(fr.to_ndarray(format="rgb24")[:, ::-1].copy(), format="rgb24")
+            f.pts = i
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    os.replace(tmp, dst)
+
+
+def mirror_labels(labels: dict, source: Path, width: int) -> dict:
+    """Convert labels for the mirrored copy of a convert output: boxes and landmarks flipped, the
+    mirrored real clip as its source (so the dataset split keeps the pair in one group)."""
+    def fx(x: float) -> float:
+        return round(width - float(x), 2)
+
+    frames = []
+    for fr in labels["frames"]:
+        faces = []
+        for f in fr.get("faces") or []:
+            x0, y0, x1, y1 = f["box"]
+            g = {k: f[k] for k in ("face", "track") if k in f}
+            g["box"] = [fx(x1), y0, fx(x0), y1]
+            if f.get("landmarks"):
+                g["landmarks"] = [[fx(x), y] for x, y in f["landmarks"]]
+            faces.append(g)
+        frames.append({"index": fr["index"], "time": fr.get("time"), "swapped": bool(fr.get("swapped")), "faces": faces})
+    return {"format": labels["format"], "version": labels.get("version"), "source": str(Path(source).resolve()),
+            "mirrored_from": labels.get("output"), "width": labels.get("width"), "height": labels.get("height"),
+            "direction": labels.get("direction"), "frames": frames}
+
+
+def _convert_once(ctx: Context, person: str, direction: str, bar_label: str) -> dict:
+    """`swap.convert` one clip (signed), unless an earlier run made it with this model; returns its labels."""
+    from .convert import ConvertSettings, convert, default_labels_dir
+
+    out = ctx.path("outputs", f"{person}_{direction}.mp4")
+    labels_path = default_labels_dir(out) / "labels.json"
+    model_sha = json.loads((ctx.model_dir / "config.json").read_text())["weights"]["sha256"]
+    if out.is_file() and labels_path.is_file():
+        try:
+            old = json.loads(labels_path.read_text())
+            if (old.get("model", {}).get("sha256") == f"sha256:{model_sha}"
+                    and old.get("counts", {}).get("frames") == ctx.opts.frames and old.get("c2pa_manifest")):
+                return old
+        except ValueError:
+            pass
+    s = convert(ctx.video(person), ctx.model_dir, out, ctx.faces(person) / "alignments.json",
+                ConvertSettings(direction=direction, device=ctx.opts.device, key_dir=str(ctx.key_dir)))
+    ctx.say(f"{bar_label}: {s.frames} frames in {s.seconds:.1f} s, {s.faces_swapped} faces swapped -> {out}")
+    return json.loads(labels_path.read_text())
+
+
+def _timeline_strip(vs: dict) -> str:
+    """One character per sampled frame: '#' P(fake) >= threshold, '.' below, ' ' no face."""
+    return "".join(" " if f["prob"] is None else "#" if f["prob"] >= vs["threshold"] else "." for f in vs["timeline"])
+
+
+def _step_detect(ctx: Context, res: StepResult) -> None:
+    """Build a real-vs-swapped face dataset from the demo's own clips, train a tiny detector for a few
+    epochs and `score` the swapped output and its real source (both held out in the test split)."""
+    from detect import dataset as D
+    from detect.model import Detector
+    from detect.score import score_video
+    from detect.train import TrainSettings, train_detector
+    from swap.alignments import fingerprint
+    from .convert import default_labels_dir
+    from .video import atomic_write_bytes, probe
+
+    o = ctx.opts
+    ddir = ctx.path("detect")
+    vdir = ddir / "videos"
+    nf = max(4, min(o.detect_frames, o.frames))
+    work = False
+    # fakes: A->B (the convert step) and B->A (made here, with the same model)
+    b2a = _convert_once(ctx, PERSON_B, "b2a", "convert B->A")
+    a2b_out = Path(ctx.data["convert"]["output"])
+    b2a_out = ctx.path("outputs", f"{PERSON_B}_b2a.mp4")
+    # mirrored copies of both real clips and both swaps: 4 groups of (real, its swap) for the split by video
+    state_p = ddir / "mirrors.json"
+    state = json.loads(state_p.read_text()) if state_p.is_file() else {}
+    pairs = {}
+    for person, fake in ((PERSON_A, a2b_out), (PERSON_B, b2a_out)):
+        real_m, fake_m = vdir / f"{person}_mirror.mp4", vdir / f"{fake.stem}_mirror.mp4"
+        for src, dst in ((ctx.video(person), real_m), (fake, fake_m)):
+            fp = fingerprint(src)
+            if not dst.is_file() or state.get(dst.name) != fp:
+                mirror_video(src, dst)
+                state[dst.name] = fp
+                work = True
+        labels = json.loads((default_labels_dir(fake) / "labels.json").read_text())
+        lp = default_labels_dir(fake_m) / "labels.json"
+        lp.parent.mkdir(parents=True, exist_ok=True)
+        doc = json.dumps(mirror_labels(labels, real_m, probe(fake).width), indent=1).encode()
+        if not lp.is_file() or lp.read_bytes() != doc:
+            atomic_write_bytes(lp, doc)
+        pairs[person] = (real_m, fake_m)
+    atomic_write_bytes(state_p, json.dumps(state, indent=2).encode())
+    real = [ctx.video(PERSON_A), ctx.video(PERSON_B), pairs[PERSON_A][0], pairs[PERSON_B][0]]
+    fake = [a2b_out, b2a_out, pairs[PERSON_A][1], pairs[PERSON_B][1]]
+    # the split is by group (a swap goes with its source); pick the seed that holds out A's pair, so the
+    # two clips scored below were never trained on
+    plans = D.plan_videos(real, fake)
+    group_a = next(v.group for v, _ in plans if v.path == str(ctx.video(PERSON_A).resolve()))
+    split = (0.7, 0.15, 0.15)
+    seed = next(sd for sd in range(1000) if D.assign_splits([v.group for v, _ in plans], split, sd)[group_a] == "test")
+    ds_dir = ddir / "dataset"
+    ds_sum = D.build_dataset(real, fake, ds_dir, D.DatasetSettings(frames=nf, split=split, seed=seed))
+    work = work or ds_sum.videos_resumed < ds_sum.videos
+    for w in ds_sum.warnings:
+        ctx.say(f"[yellow]warning:[/] {w}")
+    c = ds_sum.counts
+    ctx.say(f"dataset {ds_dir}: {ds_sum.samples} face crops of {ds_sum.videos} videos (the 2 clips, their 2 swaps "
+            f"and mirror images of all 4), {nf} frames each, split by video: "
+            + ", ".join(f"{sp} {c[sp]['real']} real/{c[sp]['fake']} fake" for sp in ("train", "val", "test")))
+    # a tiny detector: seconds of training from random init
+    det_dir = ddir / "detector"
+    ts = TrainSettings(**DETECT_ARCH, epochs=o.detect_epochs, device=o.device)
+    try:
+        tr = train_detector(ds_dir, det_dir, ts)
+    except InputError as e:
+        if "other settings" not in str(e):
+            raise
+        ts.overwrite = True     # the dataset or settings changed since the last run: train afresh
+        tr = train_detector(ds_dir, det_dir, ts)
+    work = work or tr.epochs_run > 0
+    last = tr.history[-1] if tr.history else {}
+    auc = "-" if tr.best_val_auc is None else f"{tr.best_val_auc:.2f}"
+    ctx.say(f"detector {det_dir}: {DETECT_ARCH['arch']} @ {DETECT_ARCH['input_size']} px from random init, "
+            f"{len(tr.history)} epochs"
+            + (f" ({tr.epochs_run} now, {tr.seconds:.1f} s)" if tr.epochs_run else " (done earlier)")
+            + f" on {tr.train_samples} crops, val AUC {auc}, threshold {tr.threshold:.3f}"
+            + (f", last train loss {last['train_loss']:.3f}" if last.get("train_loss") is not None else ""))
+    # score the swapped output and its real source
+    det = Detector(det_dir)
+    wsha = hashlib.sha256((det_dir / "model.safetensors").read_bytes()).hexdigest()
+    scores = {}
+    for kind, video in (("swapped", a2b_out), ("real", ctx.video(PERSON_A))):
+        sp = ddir / "scores" / f"{video.stem}.json"
+        key = {"detector": wsha, "video": fingerprint(video), "frames": nf}
+        vs = None
+        if sp.is_file():
+            try:
+                old = json.loads(sp.read_text())
+                vs = old if old.get("demo_key") == key else None
+            except ValueError:
+                vs = None
+        if vs is None:
+            vs = {**score_video(video, det, frames=nf).to_dict(), "demo_key": key}
+            atomic_write_bytes(sp, json.dumps(vs, indent=2).encode())
+            work = True
+        probs = [f["prob"] for f in vs["timeline"] if f["prob"] is not None]
+        strip = _timeline_strip(vs)
+        right = (vs["verdict"] == "fake") == (kind == "swapped")
+        ctx.say(f"score {video.name} ({kind}): [bold]{vs['verdict'].upper()}[/] {vs['score']:.3f} vs threshold "
+                f"{vs['threshold']:.3f} ({'right' if right else 'WRONG'}); {len(vs['timeline'])} frames, P(fake) "
+                f"min/mean/max {min(probs):.2f}/{sum(probs) / len(probs):.2f}/{max(probs):.2f}, "
+                f"{strip.count('#')} frames over the threshold |{strip}|")
+        scores[kind] = {"video": str(video), "json": str(sp), "verdict": vs["verdict"], "score": vs["score"],
+                        "threshold": vs["threshold"], "frames": len(vs["timeline"]), "frames_fake": strip.count("#"),
+                        "timeline": strip, "right": right}
+    note = (f"a demonstration of the pipeline, not a trustworthy detector: {tr.train_samples} training crops of "
+            f"2 people, seconds of training from random init (see docs/detect.md)")
+    ctx.say(f"[yellow]note:[/] {note}")
+    res.resumed = not work
+    trained = c["train"]["real"] > 0 and c["train"]["fake"] > 0 and c["test"]["real"] > 0 and c["test"]["fake"] > 0
+    res.ok = trained and all(s["frames"] == nf for s in scores.values())
+    res.lines.append(f"{ds_sum.samples} crops of {ds_sum.videos} videos split by video; {DETECT_ARCH['arch']} "
+                     f"@ {DETECT_ARCH['input_size']} px, {len(tr.history)} epochs, val AUC {auc}")
+    for kind, s in scores.items():
+        res.lines.append(f"{Path(s['video']).name} ({kind}): {s['verdict']} {s['score']:.2f} "
+                         f"(thr {s['threshold']:.2f}, {'right' if s['right'] else 'wrong'}), "
+                         f"{s['frames_fake']}/{s['frames']} frames over |{s['timeline']}|")
+    res.lines.append(f"[dim]{note}[/]")
+    ctx.data["detect"] = {"dataset": str(ds_dir), "detector": str(det_dir), "seed": seed, "counts": c,
+                          "b2a_output": str(b2a_out), "b2a_frames_swapped": b2a["counts"]["frames_swapped"],
+                          "epochs": len(tr.history), "val_auc": tr.best_val_auc, "threshold": tr.threshold,
+                          "scores": scores, "note": note}
+
+
 # ---- the pipeline ---------------------------------------------------------------------------------
 
 STEPS: List[Step] = [
@@ -482,14 +687,11 @@ STEPS: List[Step] = [
     Step("convert", "Convert A's clip A->B: swapped video + labels + masks, C2PA-signed", _step_convert),
     Step("verify", "Verify the signed output against the trust anchor", _step_verify),
     Step("tags", "Footage tags: tag a source video, check it and a tampered copy", _step_tags),
-    # detect goes here once detect/ is built: build a dataset from the real clips and the convert output
-    # (its labels), train the detector briefly, `detect score` both clips; move its PLANNED entry here
+    Step("detect", "Detect: dataset from these clips, a tiny detector, score the swap and its source", _step_detect),
 ]
 
-# stages not built yet: listed in the summary so the demo says what is coming
-PLANNED = [
-    ("detect", "build a real-vs-swapped dataset from these clips, train a detector, score both videos"),
-]
+# stages not built yet: listed in the summary so the demo says what is coming (none at the moment)
+PLANNED: List[tuple] = []
 
 
 def run_demo(opts: Optional[DemoOptions] = None, console=None, steps: Optional[List[Step]] = None) -> DemoResult:
@@ -561,6 +763,9 @@ def print_summary(result: DemoResult, console) -> None:
     if "tags" in d:
         files.append(f"  try      veriswap provenance check {d['tags']['tampered_video']} --tags {d['tags']['tags']}"
                      f" --key {d['keys']['tag_key']}")
+    if "detect" in d:
+        files.append(f"  try      veriswap detect score {d['convert']['output']} -d {d['detect']['detector']}"
+                     f" --report {Path(result.out_dir) / 'detect' / 'report'}")
     files.append(f"summary    {Path(result.out_dir) / SUMMARY_FILE}  (re-run to resume; --time-limit to train longer)")
     for line in files:
         console.print(line, highlight=False, soft_wrap=True)

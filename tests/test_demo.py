@@ -2,8 +2,9 @@
 
 Checks what a newcomer would look at: faces of both people, a loadable model, a converted video with
 labels and masks, C2PA-signed so that it verifies as trusted only with the anchor (and as invalid once a
-byte changes), and a tamper check that names the altered frame. A second run on the same folder must
-resume instead of redoing the work.
+byte changes), a tamper check that names the altered frame, and a detect step that builds a dataset
+split by video, trains a tiny detector and scores the swap and its source. A second run on the same
+folder must resume instead of redoing the work.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from swap.errors import InputError
 
 FRAMES = 20
 TAMPER = 12
+DETECT = dict(detect_frames=8, detect_epochs=2)     # a smaller detect step than the demo's 16 frames x 5 epochs
 VERISWAP = str(Path(sys.executable).with_name("veriswap"))
 
 
@@ -33,7 +35,7 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo_out"
     buf = io.StringIO()
     console = Console(file=buf, width=120, highlight=False)
-    opts = DemoOptions(out_dir=str(out), time_limit=1.0, frames=FRAMES, tamper_frame=TAMPER, progress=False)
+    opts = DemoOptions(out_dir=str(out), time_limit=1.0, frames=FRAMES, tamper_frame=TAMPER, progress=False, **DETECT)
     result = run_demo(opts, console=console)
     return out, result, buf.getvalue()
 
@@ -41,9 +43,10 @@ def demo(tmp_path_factory):
 def test_demo_passes_and_prints_a_summary(demo):
     out, result, text = demo
     assert result.ok, text
-    assert [s.name for s in result.steps] == ["videos", "extract", "train", "keys", "convert", "verify", "tags"]
+    assert [s.name for s in result.steps] == ["videos", "extract", "train", "keys", "convert", "verify", "tags",
+                                              "detect"]
     assert "all checks passed" in text
-    assert "detect" in text and "not built yet" in text
+    assert "not built yet" not in text and "not a trustworthy detector" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ok"] is True and summary["data"]["verify"]["state"] == "trusted"
 
@@ -138,16 +141,58 @@ def test_tamper_check_names_the_altered_frame(demo):
     assert result.data["tags"]["first_bad_frame"] == TAMPER
 
 
+def test_detect_step_builds_a_dataset_trains_and_scores(demo):
+    out, result, text = demo
+    d = out / "detect"
+    ds = json.loads((d / "dataset" / "dataset.json").read_text())
+    samples, videos = ds["samples"], ds["videos"]
+    assert {x["label"] for x in samples} == {0, 1}
+    assert len(videos) == 8 and all((d / "dataset" / x["file"]).is_file() for x in samples)
+    # split by video: every crop has its video's split, and a swap shares its source's group and split
+    assert all(x["split"] == videos[x["video"]]["split"] for x in samples)
+    split_of_group = {}
+    for v in videos.values():
+        assert split_of_group.setdefault(v["group"], v["split"]) == v["split"]
+    assert len(split_of_group) == 4
+    for sp in ("train", "test"):
+        assert {x["label"] for x in samples if x["split"] == sp} == {0, 1}, sp
+    # the scored clips (A's real clip and its swap) are held out in the test split
+    by_path = {Path(v["path"]).name: v for v in videos.values()}
+    assert by_path[f"{PERSON_A}.mp4"]["split"] == by_path[f"{PERSON_A}_a2b.mp4"]["split"] == "test"
+    assert by_path[f"{PERSON_B}_b2a.mp4"]["kind"] == "labels"
+
+    det = d / "detector"
+    for name in ("model.safetensors", "config.json", "metrics.json"):
+        assert (det / name).is_file() and (det / name).stat().st_size > 0, name
+    cfg = json.loads((det / "config.json").read_text())
+    assert cfg["arch"] == "resnet10t" and cfg["input_size"] == 96 and cfg["epochs"] == DETECT["detect_epochs"]
+    assert json.loads((det / "metrics.json").read_text())["history"]
+
+    n = DETECT["detect_frames"]
+    for name, kind in ((f"{PERSON_A}_a2b", "swapped"), (PERSON_A, "real")):
+        sc = json.loads((d / "scores" / f"{name}.json").read_text())
+        assert sc["frames_sampled"] == n and len(sc["timeline"]) == n
+        assert [f["index"] for f in sc["timeline"]] == sorted(f["index"] for f in sc["timeline"])
+        assert sc["verdict"] in ("real", "fake") and sc["fake"] == (sc["verdict"] == "fake")
+        assert 0.0 <= sc["score"] <= 1.0 and any(f["faces"] for f in sc["timeline"])
+        got = result.data["detect"]["scores"][kind]
+        assert got["verdict"] == sc["verdict"] and got["frames"] == n and len(got["timeline"]) == n
+        assert f"{name}.mp4 ({kind}): {sc['verdict']}" in text
+
+
 def test_rerun_resumes_instead_of_redoing(demo):
     out, _, _ = demo
     kept = (out / "videos" / f"{PERSON_B}.mp4", out / "model" / "model.safetensors", out / "keys" / "signer.key",
-            out / "outputs" / f"{PERSON_A}_a2b.mp4")
+            out / "outputs" / f"{PERSON_A}_a2b.mp4", out / "outputs" / f"{PERSON_B}_b2a.mp4",
+            out / "detect" / "detector" / "model.safetensors", out / "detect" / "scores" / f"{PERSON_A}.json")
     before = {p: p.stat().st_mtime_ns for p in kept}
-    again = run_demo(DemoOptions(out_dir=str(out), time_limit=1.0, frames=FRAMES, tamper_frame=TAMPER, progress=False),
+    again = run_demo(DemoOptions(out_dir=str(out), time_limit=1.0, frames=FRAMES, tamper_frame=TAMPER, progress=False,
+                                 **DETECT),
                      console=Console(file=io.StringIO()))
     assert again.ok
     resumed = {s.name: s.resumed for s in again.steps}
     assert resumed["videos"] and resumed["extract"] and resumed["train"] and resumed["keys"] and resumed["convert"]
+    assert resumed["detect"]
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
     assert verify_file(out / "outputs" / f"{PERSON_A}_a2b.mp4", [out / "keys" / "root.pem"]).state == "trusted"
 
