@@ -1,11 +1,12 @@
 """The extract stage: videos / images in -> aligned face crops + an alignments file out.
 
-How it is fast without losing faces (numbers in README, `bench/extract.py`):
+How it is fast without losing faces (numbers in docs/extract.md, `bench/extract.py`):
 - videos are cut into chunks of consecutive frames; `jobs` worker processes each take every
   `jobs`-th chunk and decode the file once front to back (frames of other workers' chunks are
   decoded but never converted, ~1 ms each), so no seeking and frame indices are exact;
-- within a chunk the full-resolution HOG detector (upsample 1: 40 px faces are kept) runs every
-  `detect_every` frames and faces are tracked in between (`swap.tracking`);
+- within a chunk the full-frame HOG scan (upsample 1: 40 px faces are kept) runs every `scan_every`
+  frames, on scene cuts and after a face is lost; in between each face is followed by optical flow
+  and re-detected every `detect_every` frames in a small region around it (`swap.tracking`);
 - the 128-d embedding (~0.1 s) is computed when a track starts and every `embed_every` frames.
 
 Resumable: each finished chunk is written atomically to FACES_DIR/.parts/; a re-run skips the
@@ -48,7 +49,8 @@ class ExtractSettings:
     size: int = F.DEFAULT_SIZE
     padding: float = F.DEFAULT_PADDING
     every: int = 1
-    detect_every: int = 5       # video: run the detector on every N-th processed frame, track between
+    detect_every: int = 5       # video: re-detect each tracked face (in a region around it) every N processed frames
+    scan_every: int = 25        # video: full-frame detection for new faces every N processed frames (and on cuts)
     embed_every: int = 25       # video: refresh a track's embedding every N processed frames
     smooth: bool = True
     min_cutoff: float = 4.0     # One-Euro filter (Hz): lower = smoother, more lag
@@ -115,6 +117,19 @@ def _init_worker(counter) -> None:
     cv2.setNumThreads(1)
 
 
+def _heap_trimmer() -> Callable[[], object]:
+    """glibc's malloc_trim: hands freed heap pages back to the OS. dlib's full-frame scan allocates and
+    frees ~100 MB on a 1080p frame, which glibc otherwise keeps (worker RSS ~400 MB instead of ~300)."""
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL("libc.so.6").malloc_trim
+        fn.argtypes = [ctypes.c_size_t]
+        return lambda: fn(0)
+    except (OSError, AttributeError):     # not glibc (macOS, musl, Windows): nothing to do
+        return lambda: None
+
+
 def _tick(n: int = 1) -> None:
     if _COUNTER is not None:
         with _COUNTER.get_lock():
@@ -133,7 +148,7 @@ class _ChunkState:
         self.stats = {"faces_found": 0, "faces_filtered": 0, "frames_no_face": 0}
         freq = max(job.fps, 1.0) / s.every
         self.tracker = FaceTracker(s.detector, s.upsample, s.min_size, s.detect_every, s.smooth and not job.is_image,
-                                   freq, s.min_cutoff, s.beta)
+                                   freq, s.min_cutoff, s.beta, scan_every=s.scan_every)
 
 
 def _faces_of_frame(job: _Job, st: _ChunkState, index: int, rgb: np.ndarray, emit: bool) -> None:
@@ -157,7 +172,7 @@ def _faces_of_frame(job: _Job, st: _ChunkState, index: int, rgb: np.ndarray, emi
         face = len(records)
         name = f"{job.key}_{index:06d}_{face}.png"
         write_image_atomic(Path(job.faces_dir) / name, crop, fsync=False)
-        records.append(asdict(A.FaceRecord(
+        records.append(vars(A.FaceRecord(
             face=face, track=tr.id, box=[round(float(v), 2) for v in tf.box], score=round(float(tf.score), 4),
             keyframe=bool(tf.keyframe), landmarks=np.round(tf.landmarks, 2).tolist(),
             matrix=np.round(m, 6).tolist(), size=s.size,
@@ -191,6 +206,7 @@ def _run_job(job: _Job) -> dict:
     state: Optional[_ChunkState] = None
     current = -1
     last = -1
+    trim = _heap_trimmer()
     try:
         for fr in iter_frames(Path(job.path), every=s.every, start=lo, stop=hi,
                               select=lambda i: owner(i) is not None):
@@ -201,6 +217,8 @@ def _run_job(job: _Job) -> dict:
                 current = n
                 state = _ChunkState(job, *chunks[n])
             _faces_of_frame(job, state, fr.index, fr.rgb, emit)
+            if state.tracker.scanned:
+                trim()      # the full scan is what allocates and frees the big buffers
             last = fr.index
             if emit:
                 _tick()
@@ -242,32 +260,46 @@ def _source_key(path: Path, taken: Dict[str, str]) -> str:
 
 def _plan_chunks(n_frames: int, every: int, jobs: int) -> List[Tuple[int, Optional[int]]]:
     proc = max(1, math.ceil(n_frames / every))
-    per = min(500, max(60, math.ceil(proc / (jobs * 4))))
+    # one chunk per worker for short videos (each chunk start costs a full-frame scan and a warm-up),
+    # at most 500 frames per chunk for long ones (the unit of resume and of memory in a worker)
+    per = min(500, max(60, math.ceil(proc / jobs)))
     span = per * every
     starts = list(range(0, max(n_frames, 1), span))
     return [(a, a + span if k < len(starts) - 1 else None) for k, a in enumerate(starts)]
 
 
-def _load_parts(parts_dir: Path, settings: ExtractSettings, fp: dict) -> Dict[int, dict]:
-    done: Dict[int, dict] = {}
+def _iter_parts(parts_dir: Path, settings: ExtractSettings, fp: dict):
+    """Finished chunk documents of one source that match these settings and this file, one at a time
+    (a long video has many: they are never all held in memory together)."""
     if not parts_dir.is_dir():
-        return done
-    for p in parts_dir.glob("*.json"):
+        return
+    key = settings.output_key()
+    for p in sorted(parts_dir.glob("*.json")):
         try:
             doc = json.loads(p.read_bytes())
-            if doc.get("settings") == settings.output_key() and doc.get("fingerprint") == fp:
-                done[int(doc["start"])] = doc
-        except (ValueError, KeyError, TypeError):
-            continue        # a foreign or damaged part is simply redone
-    return done
+            ok = (doc.get("settings") == key and doc.get("fingerprint") == fp
+                  and isinstance(doc.get("frames"), dict) and int(doc["start"]) >= 0)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            ok = False
+        if ok:
+            yield doc       # a foreign or damaged part is skipped (its chunk is redone)
 
 
-def _merge(rec: A.SourceRecord, parts: Dict[int, dict], summary_stats: dict) -> None:
-    for doc in parts.values():
+def _load_parts(parts_dir: Path, settings: ExtractSettings, fp: dict) -> Dict[int, Tuple[Optional[int], int]]:
+    """Chunk start -> (chunk end, number of frames recorded), for the finished chunks of one source."""
+    return {int(doc["start"]): (doc.get("end"), len(doc["frames"])) for doc in _iter_parts(parts_dir, settings, fp)}
+
+
+def _merge(rec: A.SourceRecord, parts_dir: Path, settings: ExtractSettings, summary_stats: dict) -> int:
+    """Merge the finished chunks into `rec`; returns how many there were."""
+    n = 0
+    for doc in _iter_parts(parts_dir, settings, rec.fingerprint):
+        n += 1
         for k, faces in doc["frames"].items():
             rec.frames[int(k)] = [A.FaceRecord.from_dict(f) for f in faces]
         for k, v in doc.get("stats", {}).items():
             summary_stats[k] = summary_stats.get(k, 0) + v
+    return n
 
 
 def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[Path] = None,
@@ -286,8 +318,8 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
         raise InputError(f"unknown detector {s.detector!r}; choose from {', '.join(F.DETECTORS)}")
     if not 32 <= s.size <= 1024:
         raise InputError(f"--size must be between 32 and 1024, got {s.size}")
-    if s.every < 1 or s.detect_every < 1 or s.embed_every < 1:
-        raise InputError("--every, --detect-every and --embed-every must be >= 1")
+    if s.every < 1 or s.detect_every < 1 or s.embed_every < 1 or s.scan_every < 1:
+        raise InputError("--every, --detect-every, --scan-every and --embed-every must be >= 1")
     faces_dir = Path(faces_dir)
     if faces_dir.exists() and not faces_dir.is_dir():
         raise InputError(f"output is not a folder: {faces_dir}")
@@ -340,10 +372,12 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
         parts_dir = faces_dir / PARTS / key
         done = _load_parts(parts_dir, s, fp)
         chunks = _plan_chunks(info.frames, s.every, jobs or os.cpu_count() or 1)
-        todo = [c for c in chunks if c[0] not in done]
+        todo = [c for c in chunks if done.get(c[0], (-1,))[0] != c[1]]
         for c in chunks:
-            if c[0] in done:
-                summary.frames_resumed += len(done[c[0]]["frames"])
+            if c not in todo:
+                summary.frames_resumed += done[c[0]][1]
+        for a in set(done) - {c[0] for c in chunks if c not in todo}:
+            _part_path(parts_dir, a).unlink(missing_ok=True)    # cut differently (other --jobs): redone
         for c in todo:      # chunk starts are multiples of `every`
             total += len(range(c[0], c[1] if c[1] is not None else max(info.frames, c[0] + 1), s.every))
         plans.append((p, info, rec, parts_dir, todo))
@@ -359,7 +393,7 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
         with _bare_main():
             pool = ctx.Pool(n_jobs, initializer=_init_worker, initargs=(counter,))
     try:
-        for p, info, rec, parts_dir, todo in plans:
+        for k, (p, info, rec, parts_dir, todo) in enumerate(plans):
             parts_dir.mkdir(parents=True, exist_ok=True)
             errs = []
             if todo:
@@ -377,9 +411,13 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
                         progress(counter.value, total)
                     if pending:
                         pending[0].wait(0.2)
-            parts = _load_parts(parts_dir, s, rec.fingerprint)
-            _merge(rec, parts, stats)
-            rec.complete = not errs and len(parts) >= 1
+            if pool is not None and not any(t for *_, t in plans[k + 1:]):
+                # no work left: let the workers go (~300 MB each on 1080p) before merging and saving
+                pool.close()
+                pool.join()
+                pool = None
+            n_parts = _merge(rec, parts_dir, s, stats)
+            rec.complete = not errs and n_parts >= 1
             if errs:
                 summary.errors.append(errs[0] + " (frames before it were kept; re-run to retry)")
             if not rec.frames or not any(rec.frames.values()):
