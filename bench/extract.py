@@ -409,9 +409,9 @@ def memory_check(a) -> None:
               f"peak RSS {r['peak_total_mb']:.0f} MB total", flush=True)
     print(f"\nveriswap extract peak RSS on {w}x{h} H.264 (parent + its {rows[0][1]['workers']} child processes "
           f"summed, sampled every 50 ms; target < {TARGET_RSS_MB} MB on 10 minutes)")
-    print(f"{'minutes':>7} {'frames':>7} {'seconds':>8} {'fps':>6} {'total MB':>9} {'parent MB':>10} {'worker MB':>10}")
+    print(f"{'minutes':>7} {'frames':>7} {'faces':>7} {'seconds':>8} {'fps':>6} {'total MB':>9} {'parent MB':>10} {'worker MB':>10}")
     for minutes, r in rows:
-        print(f"{minutes:7g} {r['frames']:7d} {r['seconds']:8.0f} {r['frames'] / r['seconds']:6.1f} {r['peak_total_mb']:9.0f} "
+        print(f"{minutes:7g} {r['frames']:7d} {r['faces']:7d} {r['seconds']:8.0f} {r['frames'] / r['seconds']:6.1f} {r['peak_total_mb']:9.0f} "
               f"{r['peak_parent_mb']:10.0f} {r['peak_worker_mb']:10.0f}"
               f"  {'PASS' if r['peak_total_mb'] < TARGET_RSS_MB else 'MISS'}")
 
