@@ -17,7 +17,8 @@ def extract_command(
     detector: str = typer.Option("hog", "--detector", help="hog (fast) | cnn (dlib MMOD, accurate, slow on CPU)."),
     size: int = typer.Option(256, "--size", help="Aligned crop side in pixels."),
     every: int = typer.Option(1, "--every", help="Process every N-th frame."),
-    detect_every: int = typer.Option(5, "--detect-every", help="Video: run the detector every N processed frames, track faces between."),
+    detect_every: int = typer.Option(5, "--detect-every", help="Video: re-detect each tracked face in a small region around it every N processed frames."),
+    scan_every: int = typer.Option(25, "--scan-every", help="Video: full-frame scan for new faces every N processed frames (and on scene cuts)."),
     embed_every: int = typer.Option(25, "--embed-every", help="Video: refresh each face track's identity embedding every N frames."),
     upsample: int = typer.Option(1, "--upsample", help="Detector upsampling (1 finds faces down to ~40 px)."),
     min_size: int = typer.Option(32, "--min-size", help="Skip faces smaller than this (px)."),
@@ -36,7 +37,7 @@ def extract_command(
 
     console = Console(stderr=True)
     settings = ExtractSettings(detector=detector, upsample=upsample, size=size, every=every,
-                               detect_every=detect_every, embed_every=embed_every, smooth=smooth,
+                               detect_every=detect_every, scan_every=scan_every, embed_every=embed_every, smooth=smooth,
                                min_size=min_size, max_distance=max_distance)
     with Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                   TimeRemainingColumn(), console=console, disable=no_progress, transient=True) as bar:
