@@ -423,33 +423,15 @@ def _step_verify(ctx: Context, res: StepResult) -> None:
 def alter_coded_frame(src: Path, dst: Path, k: int) -> None:
     """Remux `src` to `dst` (no re-encode) with one byte near the end of coded video frame `k` changed,
     the way a bitstream editor alters a frame; audio and every other frame are copied unchanged."""
-    import av
+    from provenance.remux import alter_frame, remux_edit
 
-    with av.open(str(src)) as inp:
-        vin = inp.streams.video[0]
-        ain = inp.streams.audio[0] if inp.streams.audio else None
-        video = [(bytes(p), p.pts, p.dts, bool(p.is_keyframe)) for p in inp.demux(vin) if p.size]
-        inp.seek(0)
-        audio = [(bytes(p), p.pts, p.dts) for p in inp.demux(ain) if p.size] if ain is not None else []
-        if not 0 <= k < len(video):
-            raise InputError(f"frame {k} is outside the video (0..{len(video) - 1})")
-        d = bytearray(video[k][0])
-        d[-3] ^= 0x55
-        video[k] = (bytes(d),) + video[k][1:]
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with av.open(str(dst), "w", format="mp4") as out:
-            vout = out.add_stream_from_template(vin)
-            aout = out.add_stream_from_template(ain) if ain is not None else None
-            for data, pts, dts, key in video:
-                pkt = av.Packet(data)
-                pkt.pts, pkt.dts, pkt.time_base, pkt.is_keyframe = pts, dts, vin.time_base, key
-                pkt.stream = vout
-                out.mux(pkt)
-            for data, pts, dts in audio:
-                pkt = av.Packet(data)
-                pkt.pts, pkt.dts, pkt.time_base = pts, dts, ain.time_base
-                pkt.stream = aout
-                out.mux(pkt)
+    def edit(pkts):
+        if not 0 <= k < len(pkts):
+            raise InputError(f"frame {k} is outside the video (0..{len(pkts) - 1})")
+        return alter_frame(k)(pkts)
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    remux_edit(src, dst, edit)
 
 
 def _step_tags(ctx: Context, res: StepResult) -> None:
