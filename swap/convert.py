@@ -15,11 +15,12 @@ written atomically. An interrupted convert leaves no OUT.mp4 (re-run it; extract
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -30,7 +31,7 @@ from .color import COLOR_TRANSFERS, color_transfer
 from .device import resolve_device
 from .errors import InputError
 from .masks import MASKS, face_mask
-from .video import VideoWriter, atomic_write_bytes, iter_frames, probe
+from .video import VideoWriter, atomic_write_bytes, iter_frames, probe, write_image_atomic
 
 LABELS_FORMAT = "veriswap-labels"
 LABELS_VERSION = 1
@@ -68,17 +69,19 @@ class ConvertSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> A.SourceRecord:
-    """The source's record from the given alignments file, or from a fresh extract of the video."""
+def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tuple[A.SourceRecord, int]:
+    """The source's record from the given alignments file, or from a fresh extract of the video, and
+    the file's `every` (frames between processed ones)."""
     if alignments is None:
         from .extract import extract
 
         extract([video], work / "faces")
         alignments = work / "faces" / "alignments.json"
-    rec = A.load(alignments).source_for(video)
+    aln = A.load(alignments)
+    rec = aln.source_for(video)
     if rec is None:
         raise InputError(f"{alignments} holds no faces of {video.name} (extract it first, or omit --alignments)")
-    return rec
+    return rec, int(aln.settings.get("every", 1))
 
 
 def _paste(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, inv: np.ndarray) -> np.ndarray:
@@ -103,13 +106,6 @@ def _paste(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, inv: np.ndarra
     frame[y0:y1, x0:x1] = np.clip(roi * (1 - a) + fw.astype(np.float32) * a + 0.5, 0, 255).astype(np.uint8)
     full[y0:y1, x0:x1] = np.clip(mw * 255 + 0.5, 0, 255).astype(np.uint8)
     return full
-
-
-def _write_png(path: Path, gray: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", gray)
-    if not ok:
-        raise InputError(f"cannot encode mask: {path}")
-    atomic_write_bytes(path, buf.tobytes(), fsync=False)
 
 
 def default_labels_dir(out: Path) -> Path:
@@ -154,14 +150,14 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
         identity = load_identity(Path(s.key_dir)) if s.key_dir else default_identity()
     src_id, dst_id = ("a", "b") if s.direction == "a2b" else ("b", "a")
     centroid = (cfg.get("identities", {}).get(src_id) or {}).get("embedding_centroid")
+    centroid = None if centroid is None or s.max_distance is None else np.asarray(centroid, np.float32)
     labels_dir = Path(labels_dir) if labels_dir else default_labels_dir(out)
     masks_dir = labels_dir / "masks"
     summary = ConvertSummary(out=str(out), labels=str(labels_dir / "labels.json"))
 
     with tempfile.TemporaryDirectory(prefix=".veriswap-convert-", dir=out.parent) as td:
         work = Path(td)
-        rec = _alignments_for(video, Path(alignments) if alignments else None, work)
-        every = int(A.load(Path(alignments)).settings.get("every", 1)) if alignments else 1
+        rec, every = _alignments_for(video, Path(alignments) if alignments else None, work)
         if every > 1:
             summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
         masks_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +187,7 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                 entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
                 if faces_lab:
                     name = f"{fr.index:06d}.png"
-                    _write_png(masks_dir / name, applied)
+                    write_image_atomic(masks_dir / name, applied, fsync=False)
                     entry["mask"] = f"masks/{name}"
                     summary.frames_swapped += 1
                     summary.faces_swapped += len(faces_lab)
@@ -208,8 +204,8 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
             for fr in iter_frames(video):
                 todo = []
                 for f in rec.frames.get(fr.index, []):
-                    if centroid is not None and s.max_distance is not None and f.embedding is not None:
-                        if np.linalg.norm(np.asarray(f.embedding) - np.asarray(centroid)) > s.max_distance:
+                    if centroid is not None and f.embedding is not None:
+                        if np.linalg.norm(np.asarray(f.embedding, np.float32) - centroid) > s.max_distance:
                             summary.faces_skipped += 1
                             continue
                     crop = cv2.warpAffine(fr.rgb, f.matrix_array(), (f.size, f.size), flags=cv2.INTER_LINEAR,
@@ -246,8 +242,6 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
             summary.manifest = res.manifest_label
             labels["c2pa_manifest"] = res.manifest_label
         else:
-            import os
-
             os.replace(unsigned, out)
         atomic_write_bytes(labels_dir / "labels.json", json.dumps(labels, separators=(",", ":")).encode())
     summary.seconds = time.perf_counter() - t0

@@ -59,7 +59,8 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def write_image_atomic(path: Path, rgb: np.ndarray, fsync: bool = True) -> None:
-    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    """RGB (HxWx3) or grey (HxW) uint8 image, written atomically in the format of the file's suffix."""
+    ok, buf = cv2.imencode(path.suffix or ".png", rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"cannot encode image: {path}")
     atomic_write_bytes(path, buf.tobytes(), fsync=fsync)
