@@ -6,14 +6,20 @@ Every processed frame is present, also those without a face (an empty list), so 
 tell "no face here" from "not processed".
 
 Also writes the faces folder's `faces.json` (crop-pixel landmarks), which `train` reads.
+
+`load` reads a whole file into objects (convert, detect). Extract writes and re-reads the file as a
+stream (`AlignmentsStore`): a long video has hundreds of MB of records, which it never holds at once.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -65,8 +71,12 @@ class SourceRecord:
     complete: bool = False
     frames: Dict[int, List[FaceRecord]] = field(default_factory=dict)
 
+    def header(self) -> dict:
+        """Every field but `frames`, in file order."""
+        return {k: v for k, v in asdict(self).items() if k != "frames"}
+
     def to_json(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k != "frames"}
+        d = self.header()
         d["frames"] = {str(i): [asdict(f) for f in fs] for i, fs in sorted(self.frames.items())}
         return d
 
@@ -137,27 +147,326 @@ def fingerprint(path: Path) -> Dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def write_faces_json(faces_dir: Path, alignments: Alignments, size: int) -> int:
-    """Merge this run's faces into FACES_DIR/faces.json (the training set index). Returns its count."""
+# ---- streaming: the alignments file and faces.json without holding every record -------------------
+
+SOURCE_FIELDS = tuple(k for k in SourceRecord.__dataclass_fields__ if k != "frames")
+FACE_FIELDS = tuple(FaceRecord.__dataclass_fields__)
+Frames = Iterable[Tuple[int, List[dict]]]      # (frame index, face dicts in FACE_FIELDS order), ascending
+
+
+def _dumps(v) -> str:
+    """The one JSON spelling of both files: compact, ASCII. Pieces joined with "," and ":" give the
+    same bytes as json.dumps of the whole document (the encoder is compositional)."""
+    return json.dumps(v, separators=(",", ":"))
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """`video.atomic_write_bytes` for a file written piece by piece: a temp file beside it, fsync,
+    os.replace; on any error the temp file goes and the old file stays."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _JsonStream:
+    """Walks a JSON document read piece by piece through `read(n) -> str`: the caller enters objects
+    key by key (`members`) and decodes the values it wants whole (`value`: json's own decoder on a
+    buffer that only grows as long as one value needs). Errors are json.JSONDecodeError."""
+
+    def __init__(self, read: Callable[[int], str], block: int = 1 << 20):
+        self._read, self._block = read, block
+        self._buf, self._pos, self._eof = "", 0, False
+        self._decode = json.JSONDecoder().raw_decode
+
+    def _more(self) -> None:
+        # at least as much as is buffered: a value longer than a block costs linear, not quadratic, time
+        s = self._read(max(self._block, len(self._buf) - self._pos))
+        self._buf, self._pos, self._eof = self._buf[self._pos:] + s, 0, not s
+
+    def _error(self, msg: str) -> json.JSONDecodeError:
+        return json.JSONDecodeError(msg, self._buf, self._pos)
+
+    def _peek(self) -> str:
+        while True:
+            self._pos = _WS.match(self._buf, self._pos).end()
+            if self._pos < len(self._buf):
+                return self._buf[self._pos]
+            if self._eof:
+                raise self._error("unexpected end of data")
+            self._more()
+
+    def value(self):
+        """The value at the cursor, decoded whole."""
+        self._peek()
+        while True:
+            try:
+                v, end = self._decode(self._buf, self._pos)
+                if end < len(self._buf) or self._eof:   # a number at the buffer's end may go on
+                    self._pos = end
+                    return v
+            except json.JSONDecodeError:
+                if self._eof:   # (a damaged file is read to its end before it is refused: rare, and bounded)
+                    raise
+            self._more()
+
+    def members(self) -> Iterator[str]:
+        """Keys of the object at the cursor; read each key's value (`value` or `members`) before the next."""
+        if self._peek() != "{":
+            raise self._error("expected an object")
+        self._pos += 1
+        if self._peek() == "}":
+            self._pos += 1
+            return
+        while True:
+            if self._peek() != '"':
+                raise self._error("expected a key")
+            key = self.value()
+            if self._peek() != ":":
+                raise self._error("expected ':'")
+            self._pos += 1
+            yield key
+            c = self._peek()
+            self._pos += 1
+            if c == "}":
+                return
+            if c != ",":
+                raise self._error("expected ',' or '}'")
+
+    def items(self) -> Iterator[Tuple[str, object]]:
+        """(key, value) of the object at the cursor, each value decoded whole."""
+        for k in self.members():
+            yield k, self.value()
+
+
+@dataclass
+class StoredSource:
+    """A source in an AlignmentsStore: its fields in memory, its "frames" object as JSON in the spool."""
+
+    header: dict            # every SourceRecord field but `frames`, in file order
+    offset: int = 0         # the "frames" JSON is spool bytes [offset, offset + length)
+    length: int = 0
+    frames: int = 0         # processed frames recorded
+    last: int = -1          # highest frame index recorded (-1: none)
+    faces: int = 0          # faces recorded
+
+
+class AlignmentsStore:
+    """An alignments file that extract writes and re-reads as a stream, so its memory does not grow with
+    the video: every source's frames wait as JSON in one anonymous temp file (the spool, beside the
+    alignments file: it may be as large as the file, too large for a RAM-backed /tmp); memory holds only
+    each source's fields and counts. `save` writes the same bytes as `Alignments.save` would."""
+
+    def __init__(self, path: Path, settings: dict, created_by: str):
+        self.path, self.settings, self.created_by = Path(path), settings, created_by
+        self.sources: Dict[str, StoredSource] = {}
+        self._spool: Optional[BinaryIO] = None
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def __enter__(self) -> "AlignmentsStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def put(self, sid: str, header: dict, frames: Frames) -> StoredSource:
+        """Add or replace a source; `frames` is consumed as it is written (ascending frame index)."""
+        src = StoredSource({k: header[k] for k in SOURCE_FIELDS})
+        if not self._write_frames(src, frames):
+            raise ValueError(f"frames of {sid} are not in ascending order")
+        self.sources[sid] = src
+        return src
+
+    def frames(self, sid: str) -> Iterator[Tuple[int, List[dict]]]:
+        src = self.sources[sid]
+        return ((int(k), v) for k, v in _JsonStream(self._reader(src.offset, src.length)).items())
+
+    def faces(self) -> Iterator[Tuple[str, int, dict]]:
+        """(source path, frame index, face dict) of every face, source by source, frame by frame."""
+        for sid, src in list(self.sources.items()):
+            for i, fs in self.frames(sid):
+                for f in fs:
+                    yield src.header["path"], i, f
+
+    def save(self) -> None:
+        """Write the alignments file (atomically), copying each source's frames from the spool."""
+        head = _dumps({"format": FORMAT, "version": VERSION, "created_by": self.created_by,
+                       "settings": self.settings, "sources": {}})
+        with _atomic_file(self.path) as out:
+            out.write(head[:-2].encode())                   # up to '"sources":{'
+            for n, (sid, src) in enumerate(self.sources.items()):
+                out.write(f'{"," if n else ""}{_dumps(sid)}:{_dumps(src.header)[:-1]},"frames":'.encode())
+                self._spool.seek(src.offset)
+                _copy(self._spool, out, src.length)
+                out.write(b"}")
+            out.write(b"}}")
+
+    @classmethod
+    def read(cls, path: Path) -> "AlignmentsStore":
+        """Stream an existing alignments file into a store; the same InputErrors as `load`."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"no such alignments file: {path}")
+        store = cls(path, {}, "")
+        try:
+            store._read(path)
+            return store
+        except BaseException as e:
+            store.close()
+            if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):
+                raise InputError(f"not an alignments file (bad JSON): {path}") from None
+            if isinstance(e, (KeyError, TypeError, ValueError)):
+                raise InputError(f"alignments file is malformed: {path}") from None
+            raise
+
+    def _read(self, path: Path) -> None:
+        top: dict = {}
+        with open(path, encoding="utf-8") as f:
+            js = _JsonStream(f.read)
+            for key in js.members():
+                if key != "sources":
+                    top[key] = js.value()
+                    continue
+                _check_top(top, path, final=False)
+                for sid in js.members():
+                    self._read_source(sid, js)
+        _check_top(top, path, final=True)
+        if not isinstance(top["settings"], dict):
+            raise TypeError("settings is not an object")
+        self.settings, self.created_by = top["settings"], top.get("created_by", "")
+
+    def _read_source(self, sid: str, js: _JsonStream) -> None:
+        src, head, ordered = StoredSource({}), {}, True
+        self._write_frames(src, ())                 # a source without a "frames" key has none
+        for key in js.members():
+            if key == "frames":
+                ordered = self._write_frames(src, ((int(k), v) for k, v in js.items()))
+            else:
+                head[key] = js.value()
+        src.header = {k: head[k] for k in SOURCE_FIELDS}
+        self.sources[sid] = src
+        if not ordered:     # a hand-edited file: sort it (in memory, as `load` would; veriswap writes them in order)
+            self.put(sid, src.header, sorted(dict(self.frames(sid)).items()))
+
+    def _write_frames(self, src: StoredSource, frames: Frames) -> bool:
+        """Append a "frames" object to the spool for `src`; False if the indices were not ascending."""
+        if self._spool is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._spool = tempfile.TemporaryFile(dir=self.path.parent)
+        f, ordered = self._spool, True
+        src.offset = f.seek(0, os.SEEK_END)
+        src.frames, src.last, src.faces = 0, -1, 0
+        f.write(b"{")
+        for i, faces in frames:
+            faces = [{k: d[k] for k in FACE_FIELDS} for d in faces]     # as FaceRecord would write them
+            f.write(f'{"," if src.frames else ""}"{int(i)}":{_dumps(faces)}'.encode())
+            ordered &= i > src.last
+            src.frames, src.last, src.faces = src.frames + 1, max(src.last, i), src.faces + len(faces)
+        f.write(b"}")
+        src.length = f.tell() - src.offset
+        return ordered
+
+    def _reader(self, offset: int, length: int) -> Callable[[int], str]:
+        """read(n) over spool bytes [offset, offset + length); seeks every time, so other spool use in
+        between (an append, another reader) does no harm. The spool is ASCII (`_dumps`)."""
+        pos, end = offset, offset + length
+
+        def read(n: int) -> str:
+            nonlocal pos
+            self._spool.seek(pos)
+            b = self._spool.read(min(n, end - pos))
+            pos += len(b)
+            return b.decode("ascii")
+        return read
+
+
+def _check_top(top: dict, path: Path, final: bool) -> None:
+    """`load`'s checks of format and version: once they are read (veriswap writes them before the
+    sources, so a foreign file is refused before its sources are read) and at the end."""
+    if (final or "format" in top) and top.get("format") != FORMAT:
+        raise InputError(f"not a veriswap alignments file: {path}")
+    if (final or "version" in top) and top.get("version") != VERSION:
+        raise InputError(f"alignments version {top.get('version')} not supported (this veriswap reads {VERSION}): {path}")
+
+
+def _copy(src: BinaryIO, dst: BinaryIO, n: int, block: int = 1 << 20) -> None:
+    """Copy `n` bytes from src's position, a block at a time."""
+    while n > 0:
+        b = src.read(min(block, n))
+        if not b:
+            raise OSError("spool file ended early")
+        dst.write(b)
+        n -= len(b)
+
+
+def _old_faces_json(path: Path, size: int, put: Callable[[object], int]) -> Dict[str, int]:
+    """Entries of an existing faces.json (file name -> `put(entry)`), streamed; none when it is
+    unreadable or made for another crop size."""
+    at: Dict[str, int] = {}
+    file_size = None
+    if not path.is_file():
+        return at
+    try:
+        with open(path, encoding="utf-8") as f:
+            js = _JsonStream(f.read)
+            for key in js.members():
+                if key == "faces":
+                    for name, entry in js.items():
+                        at[name] = put(entry)
+                elif key == "size":
+                    file_size = js.value()
+                else:
+                    js.value()
+    except ValueError:          # damaged (bad JSON, not UTF-8): start the index afresh
+        return {}
+    return at if file_size == size else {}
+
+
+def write_faces_json(faces_dir: Path, faces: Iterable[Tuple[str, int, dict]], size: int) -> int:
+    """Merge this run's faces ((source path, frame, face dict), as `AlignmentsStore.faces` gives them) into
+    FACES_DIR/faces.json (the training set index). Returns its count.
+
+    Entries are sorted by file name, so they wait as JSON lines in a temp file; memory holds only each
+    file name and its entry's offset (~200 bytes a face, not the ~10 KB of the entry as Python lists)."""
     faces_dir = Path(faces_dir)
     path = faces_dir / "faces.json"
-    entries: dict = {}
-    if path.is_file():
-        try:
-            old = json.loads(path.read_bytes())
-            if old.get("size") == size:
-                entries = old.get("faces", {})
-        except (ValueError, AttributeError):
-            entries = {}
-    for src in alignments.sources.values():
-        for frame, f in src.faces():
-            m = f.matrix_array()
-            pts = f.landmarks_array() @ m[:, :2].T + m[:, 2]
-            entries[f.file] = {"source": src.path, "frame": frame, "face": f.face,
-                               "landmarks": np.round(pts, 2).tolist(), "embedding": f.embedding,
-                               "blur": f.blur}
-    # drop entries whose PNG is gone (e.g. user pruned bad crops by deleting files)
-    entries = {k: v for k, v in entries.items() if os.path.exists(faces_dir / k)}
-    data = {"version": FACES_JSON_VERSION, "size": size, "faces": dict(sorted(entries.items()))}
-    atomic_write_bytes(path, json.dumps(data, separators=(",", ":")).encode())
-    return len(entries)
+    with tempfile.TemporaryFile(dir=faces_dir) as spool:
+        def put(entry) -> int:
+            at = spool.seek(0, os.SEEK_END)
+            spool.write(_dumps(entry).encode() + b"\n")
+            return at
+
+        index = _old_faces_json(path, size, put)
+        for src_path, frame, f in faces:
+            m = np.asarray(f["matrix"], np.float64)
+            pts = np.asarray(f["landmarks"], np.float32) @ m[:, :2].T + m[:, 2]
+            index[f["file"]] = put({"source": src_path, "frame": frame, "face": f["face"],
+                                    "landmarks": np.round(pts, 2).tolist(), "embedding": f["embedding"],
+                                    "blur": f["blur"]})
+        # drop entries whose PNG is gone (e.g. user pruned bad crops by deleting files)
+        names = sorted(k for k in index if os.path.exists(faces_dir / k))
+        head = _dumps({"version": FACES_JSON_VERSION, "size": size, "faces": {}})
+        with _atomic_file(path) as out:
+            out.write(head[:-2].encode())
+            for n, name in enumerate(names):
+                spool.seek(index[name])
+                out.write(f'{"," if n else ""}{_dumps(name)}:'.encode() + spool.readline()[:-1])
+            out.write(b"}}")
+    return len(names)

@@ -10,7 +10,9 @@ How it is fast without losing faces (numbers in docs/extract.md, `bench/extract.
 - the 128-d embedding (~0.1 s) is computed when a track starts and every `embed_every` frames.
 
 Resumable: each finished chunk is written atomically to FACES_DIR/.parts/; a re-run skips the
-chunks and sources already done. The alignments file is replaced atomically when a source is done.
+chunks and sources already done. The alignments file is replaced atomically when a source is done,
+streamed from the chunk files (`alignments.AlignmentsStore`), so the parent's memory does not grow
+with the length of the video.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import types
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -290,16 +292,46 @@ def _load_parts(parts_dir: Path, settings: ExtractSettings, fp: dict) -> Dict[in
     return {int(doc["start"]): (doc.get("end"), len(doc["frames"])) for doc in _iter_parts(parts_dir, settings, fp)}
 
 
-def _merge(rec: A.SourceRecord, parts_dir: Path, settings: ExtractSettings, summary_stats: dict) -> int:
-    """Merge the finished chunks into `rec`; returns how many there were."""
-    n = 0
-    for doc in _iter_parts(parts_dir, settings, rec.fingerprint):
-        n += 1
-        for k, faces in doc["frames"].items():
-            rec.frames[int(k)] = [A.FaceRecord.from_dict(f) for f in faces]
-        for k, v in doc.get("stats", {}).items():
-            summary_stats[k] = summary_stats.get(k, 0) + v
-    return n
+class _Merge:
+    """The frames of a source's finished chunks as one stream in index order, for
+    `AlignmentsStore.put`: one chunk document in memory at a time. Counts the chunks and adds their
+    face counts to `stats` as it goes."""
+
+    def __init__(self, parts_dir: Path, settings: ExtractSettings, fp: dict, stats: dict):
+        self.parts_dir, self.settings, self.fp, self.stats = parts_dir, settings, fp, stats
+        self.chunks = 0
+
+    def __iter__(self) -> Iterator[Tuple[int, List[dict]]]:
+        last = -1
+        for doc in _iter_parts(self.parts_dir, self.settings, self.fp):     # in chunk order
+            self.chunks += 1
+            for k, v in doc.get("stats", {}).items():
+                self.stats[k] = self.stats.get(k, 0) + v
+            for i, faces in sorted((int(k), v) for k, v in doc["frames"].items()):
+                if i > last:    # chunks of one plan never overlap; were one to, its first record is kept
+                    last = i
+                    yield i, faces
+
+
+def _open_alignments(aln_path: Path, settings: ExtractSettings, faces_dir: Path, overwrite: bool) -> A.AlignmentsStore:
+    """The alignments to extend: an existing file made with these settings (streamed, not loaded), else
+    a new one. Other settings are refused, or with `overwrite` the old crops are removed."""
+    key = settings.output_key()
+    new = A.AlignmentsStore(aln_path, key, f"veriswap {__version__}")
+    if not aln_path.exists():
+        return new
+    old = A.AlignmentsStore.read(aln_path)
+    if old.settings == key:
+        old.created_by = new.created_by
+        return old
+    with old:
+        if not overwrite:
+            diff = sorted(k for k in key if old.settings.get(k) != key[k])
+            raise InputError(f"{aln_path} was made with other settings ({', '.join(diff)}); "
+                             "use another output folder or --overwrite")
+        for _, _, f in old.faces():     # the old crops no longer match the new settings
+            (faces_dir / f["file"]).unlink(missing_ok=True)
+    return new
 
 
 def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[Path] = None,
@@ -332,21 +364,19 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
         s.ref = hashlib.sha256(np.asarray(ref, np.float32).tobytes()).hexdigest()[:16]
 
     paths = expand_inputs(inputs)
-    aln = A.Alignments(settings=s.output_key(), created_by=f"veriswap {__version__}")
-    if aln_path.exists():
-        old = A.load(aln_path)
-        if old.settings != s.output_key() and not overwrite:
-            diff = sorted(k for k in s.output_key() if old.settings.get(k) != s.output_key()[k])
-            raise InputError(f"{aln_path} was made with other settings ({', '.join(diff)}); "
-                             "use another output folder or --overwrite")
-        if old.settings == s.output_key():
-            aln.sources = old.sources
-        else:   # --overwrite with new settings: the old crops no longer match, remove them
-            for r in old.sources.values():
-                for _, f in r.faces():
-                    (faces_dir / f.file).unlink(missing_ok=True)
-    faces_dir.mkdir(parents=True, exist_ok=True)
+    # the alignments are streamed (`A.AlignmentsStore`): memory holds each source's fields and counts, not
+    # its records, so the parent stays flat however long the video
+    with _open_alignments(aln_path, s, faces_dir, overwrite) as store:
+        faces_dir.mkdir(parents=True, exist_ok=True)
+        _extract_sources(paths, store, s, ref, faces_dir, jobs, progress, summary)
+    summary.seconds = time.perf_counter() - t0
+    return summary
 
+
+def _extract_sources(paths: List[Path], store: A.AlignmentsStore, s: ExtractSettings, ref: Optional[List[float]],
+                     faces_dir: Path, jobs: Optional[int], progress: Optional[Callable[[int, int], None]],
+                     summary: ExtractSummary) -> None:
+    """Plan, run the workers, merge each source's chunks into `store` and save it; then faces.json."""
     infos: List[Tuple[Path, VideoInfo]] = []
     for p in paths:
         try:
@@ -355,20 +385,20 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
             summary.errors.append(str(e))
     summary.sources = len(infos)
 
-    taken = {r.key: r.path for r in aln.sources.values()}
+    taken = {src.header["key"]: src.header["path"] for src in store.sources.values()}
     plans = []
     total = 0
     for p, info in infos:
         sid = str(p.resolve())
         fp = A.fingerprint(p)
-        rec = aln.sources.get(sid)
-        if rec is not None and rec.complete and rec.fingerprint == fp:
-            summary.frames_resumed += len(rec.frames)
+        old = store.sources.get(sid)
+        if old is not None and old.header["complete"] and old.header["fingerprint"] == fp:
+            summary.frames_resumed += old.frames
             continue
-        key = rec.key if rec is not None else _source_key(p, taken)
+        key = old.header["key"] if old is not None else _source_key(p, taken)
         taken[key] = sid
         rec = A.SourceRecord(sid, key, info.width, info.height, info.fps, info.frames, info.is_image, fp)
-        aln.sources[sid] = rec
+        store.put(sid, rec.header(), ())    # until its chunks are merged: no frames, not complete
         parts_dir = faces_dir / PARTS / key
         done = _load_parts(parts_dir, s, fp)
         chunks = _plan_chunks(info.frames, s.every, jobs or os.cpu_count() or 1)
@@ -389,7 +419,7 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
     counter = ctx.Value("q", 0)
     stats: dict = {}
     pool = None
-    if plans:
+    if any(t for *_, t in plans):      # all chunks done earlier: only merging left, no workers needed
         with _bare_main():
             pool = ctx.Pool(n_jobs, initializer=_init_worker, initargs=(counter,))
     try:
@@ -416,18 +446,19 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
                 pool.close()
                 pool.join()
                 pool = None
-            n_parts = _merge(rec, parts_dir, s, stats)
-            rec.complete = not errs and n_parts >= 1
+            merge = _Merge(parts_dir, s, rec.fingerprint, stats)
+            src = store.put(rec.path, rec.header(), merge)
+            src.header["complete"] = not errs and merge.chunks >= 1
             if errs:
                 summary.errors.append(errs[0] + " (frames before it were kept; re-run to retry)")
-            if not rec.frames or not any(rec.frames.values()):
+            if src.faces == 0:
                 summary.warnings.append(f"no faces found in {p}")
             expected = len(range(0, info.frames, s.every))
-            if not info.is_image and not errs and rec.frames and max(rec.frames) + s.every < info.frames - 1:
-                summary.warnings.append(f"{p}: decoded {len(rec.frames)} of {expected} expected frames "
+            if not info.is_image and not errs and src.frames and src.last + s.every < info.frames - 1:
+                summary.warnings.append(f"{p}: decoded {src.frames} of {expected} expected frames "
                                         "(the file may be truncated)")
-            aln.save(aln_path)
-            if rec.complete:
+            store.save()        # after each source: an interrupted run keeps the sources it finished
+            if src.header["complete"]:
                 shutil.rmtree(parts_dir, ignore_errors=True)
     finally:
         if pool is not None:
@@ -445,10 +476,8 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
     summary.faces_filtered = stats.get("faces_filtered", 0)
     summary.frames_no_face = stats.get("frames_no_face", 0)
     summary.faces_written = summary.faces_found - summary.faces_filtered
-    if plans or aln.sources:
-        A.write_faces_json(faces_dir, aln, s.size)
-    summary.seconds = time.perf_counter() - t0
-    kept = sum(len(fs) for r in aln.sources.values() for fs in r.frames.values())
+    if plans or store.sources:
+        A.write_faces_json(faces_dir, store.faces(), s.size)
+    kept = sum(src.faces for src in store.sources.values())
     if infos and kept == 0:
         raise InputError("no faces found in any input" + (" matching --ref-face" if ref is not None else ""))
-    return summary
