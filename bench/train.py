@@ -72,7 +72,7 @@ class ClassicFaces:
         return t(warped), t(img), t(msk.astype(np.float32) / 255)
 
 
-def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads):
+def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads, precision="auto"):
     import numpy as np
     import torch
 
@@ -81,7 +81,7 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
     td = tempfile.mkdtemp(prefix="bench_train_")
     cfg = TrainConfig(faces_a=str(faces[0]), faces_b=str(faces[1]), model_dir=td, model=model_name,
                       model_options=model_opts, batch_size=batch, device=device, progress=False,
-                      identity_check=False, save_every=0, preview_every=0)
+                      identity_check=False, save_every=0, preview_every=0, precision=precision)
     if variant == "baseline":
         cfg.precision, cfg.channels_last = "fp32", False
     tr = Trainer(cfg)
@@ -140,6 +140,8 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     res = {"variant": variant, "model": model_name, "device": str(dev), "batch": batch, "iters": iters,
+           "precision": str(tr.amp_dtype or "fp32").replace("torch.", "") if variant == "ours" else "fp32",
+           "channels_last": bool(tr.channels_last) if variant == "ours" else False,
            "seconds": dt, "examples_per_s": iters * batch * 2 / dt, "peak_mib": peak}
     if flops:
         name = torch.cuda.get_device_name(dev)
@@ -161,7 +163,8 @@ def main():
     ap.add_argument("--hq-resolution", type=int, default=128)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=1, help="alternate baseline/ours this many times, keep the best")
+    ap.add_argument("--repeats", type=int, default=3, help="alternate baseline/ours this many times; report the median")
+    ap.add_argument("--precision", default="auto", help="ours' --precision (auto: bf16 on CUDA and on AMX CPUs)")
     ap.add_argument("--_variant", help=argparse.SUPPRESS)
     ap.add_argument("--_faces", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -170,7 +173,7 @@ def main():
         for m in a.models.split(","):
             opts = {"resolution": a.hq_resolution} if m == "hq" else {}
             print("RESULT " + json.dumps(run_variant(a._variant, m, opts, a.batch, a.iters, a.warmup, a.device,
-                                                     faces, a.threads)), flush=True)
+                                                     faces, a.threads, a.precision)), flush=True)
         return
     from train_fixtures import make_faces_dir
     fd = Path(tempfile.mkdtemp(prefix="bench_faces_"))
@@ -179,7 +182,9 @@ def main():
     import platform
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) \
         if os.path.exists("/proc/cpuinfo") else platform.processor()
-    print(f"machine: {cpu}, {os.cpu_count()} CPUs, torch threads {a.threads}, device {a.device}")
+    from swap.device import cpu_fast_bf16
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs ({'AMX bf16' if cpu_fast_bf16() else 'no AMX'}), "
+          f"torch threads {a.threads}, device {a.device}")
     print(f"batch {a.batch} per identity, {a.iters} timed iterations after {a.warmup} warm-up")
     results = {}
     for m in a.models.split(","):
@@ -187,23 +192,25 @@ def main():
             for v in ("baseline", "ours"):
                 cmd = [sys.executable, __file__, "--_variant", v, "--_faces", os.pathsep.join(faces), "--models", m,
                        "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
-                       "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads)]
+                       "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads),
+                       "--precision", a.precision]
                 out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
                 lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
                 if out.returncode or not lines:
                     sys.exit(f"{v} {m} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-                r = json.loads(lines[-1][7:])
-                best = results.get((m, v))
-                if best is None or r["examples_per_s"] > best["examples_per_s"]:
-                    results[(m, v)] = r
+                results.setdefault((m, v), []).append(json.loads(lines[-1][7:]))
+    def median(runs):   # the run with the median examples/s (keeps its peak memory and flops with it)
+        return sorted(runs, key=lambda r: r["examples_per_s"])[len(runs) // 2]
+
+    print(f"median of {a.repeats} alternating runs per variant")
     print(f"{'model':10s} {'variant':9s} {'examples/s':>11s} {'peak MiB':>9s} {'ratio':>6s}  extra")
     for m in a.models.split(","):
-        b, o = results[(m, "baseline")], results[(m, "ours")]
+        b, o = median(results[(m, "baseline")]), median(results[(m, "ours")])
         res = f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"
         print(f"{res:10s} {'baseline':9s} {b['examples_per_s']:11.2f} {b['peak_mib']:9.0f} {'1.00':>6s}")
-        extra = ""
+        extra = o["precision"] + (", channels_last" if o["channels_last"] else "")
         if o.get("tflops") is not None:
-            extra = f"{o['tflops']:.1f} TFLOP/s" + (f", MFU {o['mfu_pct']:.1f}% of {o['gpu']} bf16 peak"
+            extra += f", {o['tflops']:.1f} TFLOP/s" + (f", MFU {o['mfu_pct']:.1f}% of {o['gpu']} bf16 peak"
                                                      if o.get("mfu_pct") else "")
         print(f"{res:10s} {'ours':9s} {o['examples_per_s']:11.2f} {o['peak_mib']:9.0f} "
               f"{o['examples_per_s'] / b['examples_per_s']:6.2f}  {extra}")

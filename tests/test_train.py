@@ -264,6 +264,26 @@ def test_cuda_mixed_precision_channels_last(faces, tmp_path, compile_):
     assert next(model.parameters()).is_cuda
 
 
+def test_cpu_precision_choice_and_bf16_training(faces, tmp_path):
+    from swap.device import cpu_fast_bf16
+    from swap.train.loop import resolve_precision
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == (torch.bfloat16 if cpu_fast_bf16() else None)
+    assert resolve_precision("fp32", cpu) is None and resolve_precision("bf16", cpu) == torch.bfloat16
+    for bad in ("fp16", "half"):
+        with pytest.raises(InputError):
+            resolve_precision(bad, cpu)
+    # bf16 autocast + channels_last on the CPU: trains, saves float32 weights that load and resume
+    md = tmp_path / "bf16"
+    s = train(tiny_cfg(faces, md, iterations=25, precision="bf16"))
+    assert s["precision"] == "bfloat16"
+    rows = read_loss(md)
+    assert np.mean([float(r["loss_a"]) for r in rows[-5:]]) < np.mean([float(r["loss_a"]) for r in rows[:5]])
+    model, _ = load_model(md)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert train(tiny_cfg(faces, md, iterations=27, precision="bf16"))["resumed_from"] == 25
+
+
 def test_time_limit_and_cli_argument_errors(faces, tmp_path):
     from swap.train_cli import parse_duration
     assert parse_duration("10m") == 600 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
