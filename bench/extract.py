@@ -418,6 +418,38 @@ def memory_check(a) -> None:
 
 # ---- main ---------------------------------------------------------------------------------------
 
+ABLATION = [("defaults (smoothing, region re-detection every 5, full scan every 25)", {}),
+            ("no smoothing", {"smooth": False}),
+            ("no smoothing, region re-detection every frame", {"smooth": False, "detect_every": 1}),
+            ("no smoothing, full-frame scan every frame (the baseline's work)",
+             {"smooth": False, "detect_every": 1, "scan_every": 1})]
+
+
+def ablation(a, clips: List[str]) -> None:
+    """Where does the disagreement with the baseline come from? Ours with its shortcuts taken away one by one,
+    scored against the same baseline run and against the truth (accuracy only: no timing)."""
+    from swap import alignments as A
+    from swap.extract import ExtractSettings, extract
+
+    for clip in clips:
+        video = make_clip(a.cache / f"{clip}_{a.frames}.mp4", clip, a.frames)
+        truth, visible = truth_landmarks(clip, video)
+        base = {str(k): v for k, v in run_baseline(video)[1].items()}
+        print(f"{clip}: ours with ... -> the person vs baseline / vs truth, % of IOD")
+        for name, kw in ABLATION:
+            work = Path(tempfile.mkdtemp(prefix="bench_extract_"))
+            try:
+                extract([video], work / "faces", settings=ExtractSettings(**kw), jobs=a.jobs)
+                src = A.load(work / "faces" / "alignments.json").source_for(video)
+                ours = {str(i): [f.landmarks for f in fs] for i, fs in src.frames.items()}
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            c = compare(base, ours, truth, visible)
+            print(f"  {name:<68} {c['person_diff_pct']:5.2f}% {c['err_ours_pct']:5.2f}%", flush=True)
+        print(f"  {'(baseline vs truth; its frame-to-frame noise)':<68} {c['err_baseline_pct']:5.2f}% "
+              f"{c['baseline_noise_pct']:5.2f}%")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", default=",".join(CLIPS), help=f"comma list of {', '.join(CLIPS)}")
@@ -427,6 +459,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "bench_out" / "extract")
     ap.add_argument("--memory-minutes", default=None, help="memory check instead: comma list of clip lengths")
     ap.add_argument("--memory-size", default="1920x1080")
+    ap.add_argument("--ablation", action="store_true",
+                    help="landmark agreement only: ours with smoothing / region re-detection / full scans varied")
     ap.add_argument("--_variant", help=argparse.SUPPRESS)
     ap.add_argument("--_video", help=argparse.SUPPRESS)
     ap.add_argument("--_dump", help=argparse.SUPPRESS)
@@ -440,6 +474,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     for c in clips:
         if c not in CLIPS:
             ap.error(f"unknown clip {c!r}; choose from {', '.join(CLIPS)}")
+    if a.ablation:
+        return ablation(a, clips)
     print(machine_line(a.jobs))
     rows = []
     for clip in clips:
@@ -463,7 +499,6 @@ def main(argv: Optional[List[str]] = None) -> None:
           f"{'faces':>7}{'vs truth':>9}{'missed':>7}")
     ratios, diffs, pdiffs = [], [], []
     for clip, runs, c in rows:
-        med = lambda v, k: statistics.median(r[k] for r in runs[v])  # noqa: E731
         fb = statistics.median(r["frames"] / r["seconds"] for r in runs["baseline"])
         fo = statistics.median(r["frames"] / r["seconds"] for r in runs["ours"])
         cb = statistics.median(1000 * r["cpu"] / r["frames"] for r in runs["baseline"])
