@@ -12,6 +12,13 @@ workers (CPU) or torch's peak allocated memory (CUDA).
 
     python bench/train.py                       # original + hq, a few minutes on 2 CPU cores
     python bench/train.py --models hq --iters 20 --device cuda
+    python bench/train.py --convergence 300     # does ours' precision cost quality? fp32 vs auto, same seed
+
+--convergence N trains each model N iterations twice from the same seed, ours with --precision fp32 and
+with ours' precision (auto: bf16 on CPUs with AMX/AVX512-BF16 and on CUDA), each in a fresh process, and
+prints the wall time, the training loss at the end and the loss of the final weights on fixed held-out
+augmented batches evaluated in fp32 (the same batches for both), plus the time each run took to reach the
+fp32 run's final training loss.
 """
 from __future__ import annotations
 
@@ -72,7 +79,8 @@ class ClassicFaces:
         return t(warped), t(img), t(msk.astype(np.float32) / 255)
 
 
-def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads, precision="auto"):
+def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads, precision="auto",
+                compile_=False):
     import numpy as np
     import torch
 
@@ -81,7 +89,8 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
     td = tempfile.mkdtemp(prefix="bench_train_")
     cfg = TrainConfig(faces_a=str(faces[0]), faces_b=str(faces[1]), model_dir=td, model=model_name,
                       model_options=model_opts, batch_size=batch, device=device, progress=False,
-                      identity_check=False, save_every=0, preview_every=0, precision=precision)
+                      identity_check=False, save_every=0, preview_every=0, precision=precision,
+                      compile=compile_ and variant == "ours")
     if variant == "baseline":
         cfg.precision, cfg.channels_last = "fp32", False
     tr = Trainer(cfg)
@@ -125,8 +134,10 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
         torch.cuda.reset_peak_memory_stats()
         if variant == "ours":
             from torch.utils.flop_counter import FlopCounterMode
+            compiled, tr.step_fn = tr.step_fn, tr._step   # count the eager graph: same math, visible ops
             with FlopCounterMode(display=False) as fc:
                 step()
+            tr.step_fn = compiled
             flops = fc.get_total_flops()
     sync()
     t0 = time.perf_counter()
@@ -154,6 +165,79 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
     return res
 
 
+def run_convergence(model_name, model_opts, batch, iters, device, faces, threads, precision, seed=0):
+    """Train `iters` iterations from `seed`; the (elapsed, loss) curve and an fp32 held-out evaluation."""
+    import numpy as np
+    import torch
+
+    from swap.train import TrainConfig, Trainer
+    from swap.train.loss import reconstruction_loss
+    torch.set_num_threads(threads)
+    td = tempfile.mkdtemp(prefix="bench_conv_")
+    cfg = TrainConfig(faces_a=str(faces[0]), faces_b=str(faces[1]), model_dir=td, model=model_name,
+                      model_options=model_opts, batch_size=batch, device=device, progress=False, seed=seed,
+                      identity_check=False, save_every=0, preview_every=0, precision=precision)
+    tr = Trainer(cfg)
+    curve = []
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        row = tr.train_step()
+        curve.append((time.perf_counter() - t0, row["loss_a"] + row["loss_b"]))
+    wall = time.perf_counter() - t0
+    # held-out: augmented batches from a generator seeded apart from training, fp32, eval mode
+    model = tr.model.to(memory_format=torch.contiguous_format).eval()
+    gen_train, tr.gen = tr.gen, torch.Generator(device=tr.gen.device).manual_seed(12345)
+    evals = []
+    with torch.no_grad():
+        for _ in range(4):
+            total = 0.0
+            for fs, side in ((tr.a, "a"), (tr.b, "b")):
+                w, t, m = tr._sample(fs)
+                face, mask = model(w.float(), decoder=side)
+                total += float(reconstruction_loss(face.float(), t, m, cfg.loss,
+                                                   None if mask is None else mask.float())["face"])
+            evals.append(total)
+    tr.gen = gen_train
+    import shutil
+    shutil.rmtree(td, ignore_errors=True)
+    return {"model": model_name, "seed": seed, "precision": str(tr.amp_dtype or "fp32").replace("torch.", ""),
+            "channels_last": bool(tr.channels_last), "iters": iters, "seconds": wall,
+            "curve": curve, "heldout": float(np.mean(evals))}
+
+
+def _smooth(curve, k=15):
+    """Running median of the training loss (a single batch's loss is noisy)."""
+    import numpy as np
+    losses = np.array([l for _, l in curve])
+    return [float(np.median(losses[max(0, i - k + 1):i + 1])) for i in range(len(losses))]
+
+
+def report_convergence(results, tol=0.01):
+    print(f"{'model':10s} {'precision':24s} {'seconds':>8s} {'train loss':>10s} {'held-out':>9s} "
+          f"{'s to fp32 final+1%':>18s} {'speed-up':>8s}")
+    for m, runs in results.items():
+        ref, ours = runs[0], runs[1]
+        target = _smooth(ref["curve"])[-1] * (1 + tol)
+        for r in runs:
+            sm = _smooth(r["curve"])
+            hit = next((r["curve"][i][0] for i, v in enumerate(sm) if v <= target), None)
+            r["to_target"] = hit
+            prec = r["precision"] + (", channels_last" if r["channels_last"] else "") + \
+                (f" (seed {r['seed']})" if r.get("seed") else "")
+            reach = f"{hit:.1f}" if hit is not None else "not reached"
+            speedup = "1.00x" if r is ref else (f"{ref['to_target'] / hit:.2f}x" if hit and ref["to_target"] else "-")
+            print(f"{m:10s} {prec:24s} {r['seconds']:8.1f} {sm[-1]:10.4f} {r['heldout']:9.4f} "
+                  f"{reach:>18s} {speedup:>8s}")
+        # the same wall-clock budget for both: fp32's loss when ours finished
+        sm_ref = _smooth(ref["curve"])
+        at = next((sm_ref[i] for i, (t, _) in enumerate(ref["curve"]) if t >= ours["seconds"]), sm_ref[-1])
+        print(f"{'':10s} at ours' {ours['seconds']:.0f} s fp32 stood at train loss {at:.4f} "
+              f"(ours {_smooth(ours['curve'])[-1]:.4f})")
+    print("(train loss: running median of the last 15 steps, face A + face B; held-out: the final weights on "
+          "4 fixed augmented batches per identity, fp32; s to fp32 final+1%: wall seconds until the train loss "
+          "is within 1% of the fp32 run's final one; speed-up: fp32's seconds to that over ours')")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="original,hq")
@@ -164,27 +248,69 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="alternate baseline/ours this many times; report the median")
-    ap.add_argument("--precision", default="auto", help="ours' --precision (auto: bf16 on CUDA and on AMX CPUs)")
+    ap.add_argument("--precision", default="auto", help="ours' --precision (auto: bf16 on CUDA and on CPUs with AMX/AVX512-BF16)")
+    ap.add_argument("--compile", action="store_true", help="ours with torch.compile (CUDA)")
+    ap.add_argument("--make-faces", metavar="DIR", help="write the bench's aligned faces (needs dlib) to DIR for "
+                    "VERISWAP_FACES_CACHE on a machine without dlib's models, then exit")
+    ap.add_argument("--convergence", type=int, metavar="N", help="train N iterations fp32 vs ours' precision; "
+                    "compare loss and time (quality check, not the speed benchmark)")
+    ap.add_argument("--spread", action="store_true", help="--convergence: also train fp32 from another seed, "
+                    "to show how far two fp32 runs land apart")
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--json-out", metavar="FILE", help="also write the raw results (loss curves) as JSON")
     ap.add_argument("--_variant", help=argparse.SUPPRESS)
+    ap.add_argument("--_converge", help=argparse.SUPPRESS)
     ap.add_argument("--_faces", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a._converge:
+        faces = a._faces.split(os.pathsep)
+        m = a.models
+        opts = {"resolution": a.hq_resolution} if m == "hq" else {}
+        print("RESULT " + json.dumps(run_convergence(m, opts, a.batch, a.convergence, a.device, faces, a.threads,
+                                                     a._converge, a.seed)), flush=True)
+        return
     if a._variant:
         faces = a._faces.split(os.pathsep)
         for m in a.models.split(","):
             opts = {"resolution": a.hq_resolution} if m == "hq" else {}
             print("RESULT " + json.dumps(run_variant(a._variant, m, opts, a.batch, a.iters, a.warmup, a.device,
-                                                     faces, a.threads, a.precision)), flush=True)
+                                                     faces, a.threads, a.precision, a.compile)), flush=True)
         return
     from train_fixtures import make_faces_dir
+    if a.make_faces:
+        for photo in ("astronaut", "grace_hopper"):
+            for size in (128, 256):   # 128: the tests' faces, 256: this bench's
+                print(make_faces_dir(Path(a.make_faces) / f"{photo}_{size}", photo, size))
+        return
     fd = Path(tempfile.mkdtemp(prefix="bench_faces_"))
     faces = [str(make_faces_dir(fd / "astronaut", "astronaut", 256)),
              str(make_faces_dir(fd / "grace_hopper", "grace_hopper", 256))]
     import platform
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) \
         if os.path.exists("/proc/cpuinfo") else platform.processor()
-    from swap.device import cpu_fast_bf16
-    print(f"machine: {cpu}, {os.cpu_count()} CPUs ({'AMX bf16' if cpu_fast_bf16() else 'no AMX'}), "
+    from swap.device import cpu_bf16_isa
+    isa = cpu_bf16_isa()
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs (bf16 unit: {isa or 'none, emulated'}), "
           f"torch threads {a.threads}, device {a.device}")
+    if a.convergence:
+        print(f"convergence: {a.convergence} iterations, batch {a.batch} per identity, seed 0, fp32 vs {a.precision}")
+        conv = {}
+        for m in a.models.split(","):
+            runs = []
+            for prec, seed in [("fp32", 0), (a.precision, 0)] + [("fp32", 1)] * a.spread:
+                cmd = [sys.executable, __file__, "--_converge", prec, "--seed", str(seed), "--_faces", os.pathsep.join(faces),
+                       "--models", m, "--batch", str(a.batch), "--convergence", str(a.convergence),
+                       "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads)]
+                out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+                lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+                if out.returncode or not lines:
+                    sys.exit(f"convergence {m} {prec} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+                runs.append(json.loads(lines[-1][7:]))
+            conv[f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"] = runs
+        if a.json_out:
+            Path(a.json_out).write_text(json.dumps(conv))
+        report_convergence(conv)
+        return
     print(f"batch {a.batch} per identity, {a.iters} timed iterations after {a.warmup} warm-up")
     results = {}
     for m in a.models.split(","):
@@ -193,7 +319,7 @@ def main():
                 cmd = [sys.executable, __file__, "--_variant", v, "--_faces", os.pathsep.join(faces), "--models", m,
                        "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
                        "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads),
-                       "--precision", a.precision]
+                       "--precision", a.precision] + (["--compile"] if a.compile else [])
                 out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
                 lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
                 if out.returncode or not lines:

@@ -19,13 +19,25 @@ def resolve_device(name: str, local_rank: int = 0):
     raise InputError(f"unknown device {name!r}: use auto, cpu or cuda")
 
 
-def cpu_fast_bf16() -> bool:
-    """True where the CPU multiplies bf16 in hardware (Intel AMX tiles): there oneDNN runs bf16 convolutions
-    3-4x faster than fp32 (measured on hq@128 training). Without AMX, bf16 emulation is slower than fp32."""
+def cpu_bf16_isa() -> str | None:
+    """The CPU's hardware bf16 unit that oneDNN uses for convolutions and matmuls: "amx" (Intel AMX tiles),
+    "avx512_bf16" (AVX-512 BF16 dot products: AMD Zen 4+, Intel Cooper Lake+), or None (bf16 is emulated).
+    Measured on hq@128 training steps, bf16 autocast + channels_last vs fp32: AMX 4.6x, AVX512-BF16 2.5x;
+    on an AVX2-only CPU the emulated bf16 was slower than fp32."""
     import torch
 
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(probe and probe() and torch.backends.mkldnn.is_available())
-    except Exception:  # a private probe: never let it break training
-        return False
+    if not torch.backends.mkldnn.is_available():
+        return None
+    for name, probe in (("amx", "_is_amx_tile_supported"), ("avx512_bf16", "_is_avx512_bf16_supported")):
+        fn = getattr(torch.cpu, probe, None)   # private probes: never let them break training
+        try:
+            if fn is not None and fn():
+                return name
+        except Exception:
+            pass
+    return None
+
+
+def cpu_fast_bf16() -> bool:
+    """True where bf16 autocast trains faster than fp32 on this CPU (see cpu_bf16_isa)."""
+    return cpu_bf16_isa() is not None

@@ -47,7 +47,7 @@ def train_command(
     mouth_weight: float = typer.Option(2.0, "--mouth-weight"),
     coverage: float = typer.Option(1.0, "--coverage", help="Central share of the aligned crop the model sees."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
-    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on CUDA, bf16 on CPUs with AMX, else fp32)."),
+    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on CUDA, bf16 on CPUs with AMX or AVX512-BF16, else fp32)."),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the training step."),
     identity_check: bool = typer.Option(True, "--identity-check/--no-identity-check",
                                         help="Embed A->B previews with dlib and log who they look like."),

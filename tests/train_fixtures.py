@@ -1,7 +1,12 @@
-"""Real aligned faces (astronaut = A, Grace Hopper = B) in the extract stage's faces-folder contract."""
+"""Real aligned faces (astronaut = A, Grace Hopper = B) in the extract stage's faces-folder contract.
+
+On a machine without dlib's models (a lent GPU box), set VERISWAP_FACES_CACHE to a folder made here with
+`python bench/train.py --make-faces DIR`: the faces are then copied from `DIR/<photo>_<size>/`."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -12,6 +17,10 @@ def make_faces_dir(folder: Path, photo: str, size: int = 128) -> Path:
     from swap.samples import load_photo
 
     folder = Path(folder)
+    cache = os.environ.get("VERISWAP_FACES_CACHE")
+    if cache and (Path(cache) / f"{photo}_{size}" / "faces.json").is_file():
+        shutil.copytree(Path(cache) / f"{photo}_{size}", folder, dirs_exist_ok=True)
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     face = FaceAnalyzer().analyze(load_photo(photo), size=size)[0]
     name = f"{photo}_000000_0.png"
