@@ -217,9 +217,11 @@ def report_convergence(results, tol=0.01):
           f"{'s to fp32 final+1%':>18s} {'speed-up':>8s}")
     for m, runs in results.items():
         ref, ours = runs[0], runs[1]
-        target = _smooth(ref["curve"])[-1] * (1 + tol)
+        smooth = {id(r): _smooth(r["curve"]) for r in runs}
+        sm_ref = smooth[id(ref)]
+        target = sm_ref[-1] * (1 + tol)
         for r in runs:
-            sm = _smooth(r["curve"])
+            sm = smooth[id(r)]
             hit = next((r["curve"][i][0] for i, v in enumerate(sm) if v <= target), None)
             r["to_target"] = hit
             prec = r["precision"] + (", channels_last" if r["channels_last"] else "") + \
@@ -229,13 +231,21 @@ def report_convergence(results, tol=0.01):
             print(f"{m:10s} {prec:24s} {r['seconds']:8.1f} {sm[-1]:10.4f} {r['heldout']:9.4f} "
                   f"{reach:>18s} {speedup:>8s}")
         # the same wall-clock budget for both: fp32's loss when ours finished
-        sm_ref = _smooth(ref["curve"])
         at = next((sm_ref[i] for i, (t, _) in enumerate(ref["curve"]) if t >= ours["seconds"]), sm_ref[-1])
         print(f"{'':10s} at ours' {ours['seconds']:.0f} s fp32 stood at train loss {at:.4f} "
-              f"(ours {_smooth(ours['curve'])[-1]:.4f})")
+              f"(ours {smooth[id(ours)][-1]:.4f})")
     print("(train loss: running median of the last 15 steps, face A + face B; held-out: the final weights on "
           "4 fixed augmented batches per identity, fp32; s to fp32 final+1%: wall seconds until the train loss "
           "is within 1% of the fp32 run's final one; speed-up: fp32's seconds to that over ours')")
+
+
+def _child(args, label):
+    """Run this script in a fresh process with `args`; its RESULT line as a dict (exit with its output on failure)."""
+    out = subprocess.run([sys.executable, __file__] + args, capture_output=True, text=True, cwd=ROOT)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if out.returncode or not lines:
+        sys.exit(f"{label} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
 
 
 def main():
@@ -262,19 +272,13 @@ def main():
     ap.add_argument("--_converge", help=argparse.SUPPRESS)
     ap.add_argument("--_faces", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a._converge:
-        faces = a._faces.split(os.pathsep)
-        m = a.models
+    if a._converge or a._variant:   # a child process: one model, one variant
+        faces, m = a._faces.split(os.pathsep), a.models
         opts = {"resolution": a.hq_resolution} if m == "hq" else {}
-        print("RESULT " + json.dumps(run_convergence(m, opts, a.batch, a.convergence, a.device, faces, a.threads,
-                                                     a._converge, a.seed)), flush=True)
-        return
-    if a._variant:
-        faces = a._faces.split(os.pathsep)
-        for m in a.models.split(","):
-            opts = {"resolution": a.hq_resolution} if m == "hq" else {}
-            print("RESULT " + json.dumps(run_variant(a._variant, m, opts, a.batch, a.iters, a.warmup, a.device,
-                                                     faces, a.threads, a.precision, a.compile)), flush=True)
+        res = (run_convergence(m, opts, a.batch, a.convergence, a.device, faces, a.threads, a._converge, a.seed)
+               if a._converge else run_variant(a._variant, m, opts, a.batch, a.iters, a.warmup, a.device, faces,
+                                               a.threads, a.precision, a.compile))
+        print("RESULT " + json.dumps(res), flush=True)
         return
     from train_fixtures import make_faces_dir
     if a.make_faces:
@@ -298,14 +302,10 @@ def main():
         for m in a.models.split(","):
             runs = []
             for prec, seed in [("fp32", 0), (a.precision, 0)] + [("fp32", 1)] * a.spread:
-                cmd = [sys.executable, __file__, "--_converge", prec, "--seed", str(seed), "--_faces", os.pathsep.join(faces),
-                       "--models", m, "--batch", str(a.batch), "--convergence", str(a.convergence),
-                       "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads)]
-                out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-                lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-                if out.returncode or not lines:
-                    sys.exit(f"convergence {m} {prec} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-                runs.append(json.loads(lines[-1][7:]))
+                runs.append(_child(["--_converge", prec, "--seed", str(seed), "--_faces", os.pathsep.join(faces),
+                                    "--models", m, "--batch", str(a.batch), "--convergence", str(a.convergence),
+                                    "--hq-resolution", str(a.hq_resolution), "--device", a.device,
+                                    "--threads", str(a.threads)], f"convergence {m} {prec}"))
             conv[f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"] = runs
         if a.json_out:
             Path(a.json_out).write_text(json.dumps(conv))
@@ -316,15 +316,11 @@ def main():
     for m in a.models.split(","):
         for rep in range(a.repeats):
             for v in ("baseline", "ours"):
-                cmd = [sys.executable, __file__, "--_variant", v, "--_faces", os.pathsep.join(faces), "--models", m,
-                       "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
-                       "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads),
-                       "--precision", a.precision] + (["--compile"] if a.compile else [])
-                out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-                lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-                if out.returncode or not lines:
-                    sys.exit(f"{v} {m} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-                results.setdefault((m, v), []).append(json.loads(lines[-1][7:]))
+                args = ["--_variant", v, "--_faces", os.pathsep.join(faces), "--models", m,
+                        "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
+                        "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads),
+                        "--precision", a.precision] + (["--compile"] if a.compile else [])
+                results.setdefault((m, v), []).append(_child(args, f"{v} {m}"))
     def median(runs):   # the run with the median examples/s (keeps its peak memory and flops with it)
         return sorted(runs, key=lambda r: r["examples_per_s"])[len(runs) // 2]
 
