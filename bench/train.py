@@ -1,10 +1,12 @@
 """Training throughput: the classic pipeline vs `veriswap train`'s loop, same model, batch and machine.
 
-baseline: torch DataLoader, one worker process per identity doing the faceswap-style augmentation per
+baseline: torch DataLoader per identity, its worker processes doing the faceswap-style augmentation per
           sample with OpenCV/numpy on the CPU (L*a*b jitter, warpAffine rotate/zoom/shift/flip, 5x5 random
-          warp via remap), fp32, the encoder run separately on A and B, torch's default Adam.
-ours:     swap.train.Trainer.train_step: uint8 faces resident on the device, batched torch augmentation
-          (grid_sample), one encoder pass over A+B, foreach/fused Adam, autocast bf16/fp16 + channels_last on CUDA.
+          warp via remap), fp32, the encoder run separately on A and B, torch's default Adam. Workers: all CPUs
+          but the main process's, split between the two loaders (1 each on a 2-CPU box; --workers to set).
+ours:     swap.train.Trainer.train_step_async: uint8 faces resident on the device, batched torch augmentation
+          (grid_sample), one encoder pass over A+B, fused Adam, autocast bf16/fp16 + channels_last on CUDA,
+          losses left on the device (no per-step host read); --compile [MODE] adds torch.compile.
 
 Both use the same loss (masked SSIM + L1 with eye/mouth weights) on the same real faces (astronaut vs
 Grace Hopper). Each variant runs in a fresh process; peak memory is the max RSS of the process and its
@@ -80,7 +82,7 @@ class ClassicFaces:
 
 
 def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads, precision="auto",
-                compile_=False):
+                compile_mode=None, workers=1):
     import numpy as np
     import torch
 
@@ -90,14 +92,14 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
     cfg = TrainConfig(faces_a=str(faces[0]), faces_b=str(faces[1]), model_dir=td, model=model_name,
                       model_options=model_opts, batch_size=batch, device=device, progress=False,
                       identity_check=False, save_every=0, preview_every=0, precision=precision,
-                      compile=compile_ and variant == "ours")
+                      compile_mode=compile_mode if variant == "ours" else None)
     if variant == "baseline":
         cfg.precision, cfg.channels_last = "fp32", False
     tr = Trainer(cfg)
     dev = tr.device
     flops = None
     if variant == "ours":
-        step = tr.train_step
+        step = tr.train_step_async   # as `veriswap train` runs: losses stay on the device between reads
     else:
         from torch.utils.data import DataLoader
 
@@ -108,7 +110,7 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
             imgs = fs.images.cpu().permute(0, 2, 3, 1).numpy()
             msks = fs.masks.cpu().permute(0, 2, 3, 1).numpy()
             ds = ClassicFaces(imgs, msks, tr.res, batch * (iters + warmup + 4))
-            return iter(DataLoader(ds, batch_size=batch, num_workers=1, persistent_workers=True,
+            return iter(DataLoader(ds, batch_size=batch, num_workers=workers, persistent_workers=True,
                                    pin_memory=dev.type == "cuda", prefetch_factor=2))
         la_it, lb_it = loader(tr.a), loader(tr.b)
         model = tr.model
@@ -151,6 +153,7 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     res = {"variant": variant, "model": model_name, "device": str(dev), "batch": batch, "iters": iters,
+           "workers": workers if variant == "baseline" else 0, "compile_mode": compile_mode if variant == "ours" else None,
            "precision": str(tr.amp_dtype or "fp32").replace("torch.", "") if variant == "ours" else "fp32",
            "channels_last": bool(tr.channels_last) if variant == "ours" else False,
            "seconds": dt, "examples_per_s": iters * batch * 2 / dt, "peak_mib": peak}
@@ -259,7 +262,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="alternate baseline/ours this many times; report the median")
     ap.add_argument("--precision", default="auto", help="ours' --precision (auto: bf16 on CUDA and on CPUs with AMX/AVX512-BF16)")
-    ap.add_argument("--compile", action="store_true", help="ours with torch.compile (CUDA)")
+    ap.add_argument("--compile", nargs="?", const="default", metavar="MODE",
+                    help="ours with torch.compile, optionally a mode: default, reduce-overhead (CUDA graphs), ...")
+    ap.add_argument("--workers", type=int, help="baseline DataLoader workers per identity (default: the CPUs "
+                    "left after the main process, split between the two loaders; 1 on a 2-CPU box)")
     ap.add_argument("--make-faces", metavar="DIR", help="write the bench's aligned faces (needs dlib) to DIR for "
                     "VERISWAP_FACES_CACHE on a machine without dlib's models, then exit")
     ap.add_argument("--convergence", type=int, metavar="N", help="train N iterations fp32 vs ours' precision; "
@@ -277,7 +283,7 @@ def main():
         opts = {"resolution": a.hq_resolution} if m == "hq" else {}
         res = (run_convergence(m, opts, a.batch, a.convergence, a.device, faces, a.threads, a._converge, a.seed)
                if a._converge else run_variant(a._variant, m, opts, a.batch, a.iters, a.warmup, a.device, faces,
-                                               a.threads, a.precision, a.compile))
+                                               a.threads, a.precision, a.compile, a.workers or 1))
         print("RESULT " + json.dumps(res), flush=True)
         return
     from train_fixtures import make_faces_dir
@@ -311,7 +317,10 @@ def main():
             Path(a.json_out).write_text(json.dumps(conv))
         report_convergence(conv)
         return
-    print(f"batch {a.batch} per identity, {a.iters} timed iterations after {a.warmup} warm-up")
+    workers = a.workers or max(1, ((os.cpu_count() or 2) - 2) // 2)
+    print(f"batch {a.batch} per identity, {a.iters} timed iterations after {a.warmup} warm-up; "
+          f"baseline: {workers} DataLoader worker(s) per identity" + (f"; ours: torch.compile mode {a.compile}"
+                                                                      if a.compile else ""))
     results = {}
     for m in a.models.split(","):
         for rep in range(a.repeats):
@@ -319,7 +328,7 @@ def main():
                 args = ["--_variant", v, "--_faces", os.pathsep.join(faces), "--models", m,
                         "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
                         "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads),
-                        "--precision", a.precision] + (["--compile"] if a.compile else [])
+                        "--precision", a.precision, "--workers", str(workers)] + (["--compile", a.compile] if a.compile else [])
                 results.setdefault((m, v), []).append(_child(args, f"{v} {m}"))
     def median(runs):   # the run with the median examples/s (keeps its peak memory and flops with it)
         return sorted(runs, key=lambda r: r["examples_per_s"])[len(runs) // 2]

@@ -49,6 +49,9 @@ def train_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on CUDA, bf16 on CPUs with AMX or AVX512-BF16, else fp32)."),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the training step."),
+    compile_mode: Optional[str] = typer.Option(None, "--compile-mode", help="torch.compile mode (implies --compile): "
+                                               "default | reduce-overhead (CUDA graphs) | max-autotune | "
+                                               "max-autotune-no-cudagraphs."),
     identity_check: bool = typer.Option(True, "--identity-check/--no-identity-check",
                                         help="Embed A->B previews with dlib and log who they look like."),
     seed: int = typer.Option(0, "--seed"),
@@ -78,7 +81,8 @@ def train_command(
                       save_every=save_every, preview_every=preview_every, lr=lr,
                       loss=LossConfig(ssim=ssim_weight, l1=l1_weight, mask=mask_weight, eyes=eye_weight,
                                       mouth=mouth_weight),
-                      coverage=coverage, device=device, precision=precision, compile=compile, seed=seed,
+                      coverage=coverage, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
+                      seed=seed,
                       identity_check=identity_check, threads=threads, progress=not no_progress)
     s = train(cfg)
     import os

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -254,15 +255,46 @@ def test_ddp_two_cpu_processes_write_one_checkpoint(faces, tmp_path):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("compile_", [False, True])
-def test_cuda_mixed_precision_channels_last(faces, tmp_path, compile_):
+@pytest.mark.parametrize("compile_mode", [None, "default", "reduce-overhead"])
+def test_cuda_mixed_precision_channels_last(faces, tmp_path, compile_mode):
     md = tmp_path / "cuda"
-    s = train(tiny_cfg(faces, md, iterations=20, device="cuda", compile=compile_))
+    s = train(tiny_cfg(faces, md, iterations=20, device="cuda", compile_mode=compile_mode))
     assert s["device"].startswith("cuda") and s["precision"] in ("bfloat16", "float16")
     rows = read_loss(md)
     assert float(rows[-1]["loss_a"]) < float(rows[0]["loss_a"])
     model, cfg = load_model(md, "cuda")
     assert next(model.parameters()).is_cuda
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_step_is_queued_without_waiting_for_the_gpu(faces, tmp_path):
+    # any host read (.item(), a blocking copy) would make Python wait for every step: the GPU idles between them
+    tr = Trainer(tiny_cfg(faces, tmp_path / "m", device="cuda", iterations=10))
+    for _ in range(2):          # lazy CUDA/cuDNN initialisation may synchronise
+        tr.train_step()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        losses = [tr.train_step_async() for _ in range(3)]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.stack(losses).isfinite().all()
+
+
+def test_batched_loss_reads_log_every_step_as_per_step_reads_do(faces, tmp_path):
+    # on CUDA the loop reads losses back in batches; the log must be the same as reading after every step
+    logs = []
+    for name, each in (("each", True), ("batched", False)):
+        tr = Trainer(tiny_cfg(faces, tmp_path / name, iterations=7, save_every=3))
+        tr.read_each_step = each
+        with mock.patch("swap.train.loop.READ_EVERY_S", 1e9):
+            s = tr.run()
+        rows = read_loss(tmp_path / name)
+        assert [int(r["iteration"]) for r in rows] == list(range(1, 8))
+        assert s["first_loss"]["iteration"] == 1 and s["last_loss"]["iteration"] == 7
+        logs.append([[float(r[k]) for k in ("loss_a", "loss_b", "mask_a", "mask_b")] for r in rows])
+        assert mio.find_checkpoint(tmp_path / name)["state"]["last_loss"]["iteration"] == 7
+    np.testing.assert_allclose(logs[0], logs[1], rtol=1e-5)   # same seed, same steps
 
 
 def test_cpu_precision_choice_and_bf16_training(faces, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -30,11 +30,22 @@ class AugmentConfig:
 # sRGB <-> CIE L*a*b (D65)
 _M = torch.tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+_ON_DEVICE: Dict[Tuple[torch.device, torch.dtype], Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
+def _lab_constants(like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(M, M^-1, white) on like's device: copied once, since a blocking host->GPU copy every step stalls
+    the CPU until the GPU has caught up (the step could no longer be queued ahead)."""
+    key = (like.device, like.dtype)
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = (_M.to(like), torch.linalg.inv(_M).to(like), _WHITE.to(like).view(1, 3, 1, 1))
+    return _ON_DEVICE[key]
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    xyz = torch.einsum("ij,bjhw->bihw", _M.to(rgb), lin) / _WHITE.to(rgb).view(1, 3, 1, 1)
+    m, _, white = _lab_constants(rgb)
+    xyz = torch.einsum("ij,bjhw->bihw", m, lin) / white
     f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-8) ** (1 / 3), 7.787 * xyz + 16 / 116)
     L = 116 * f[:, 1] - 16
     a = 500 * (f[:, 0] - f[:, 1])
@@ -47,8 +58,9 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fx = fy + lab[:, 1] / 500
     fz = fy - lab[:, 2] / 200
     f = torch.stack([fx, fy, fz], 1)
-    xyz = torch.where(f > 0.206893, f ** 3, (f - 16 / 116) / 7.787) * _WHITE.to(lab).view(1, 3, 1, 1)
-    lin = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_M).to(lab), xyz).clamp(0, 1)
+    _, m_inv, white = _lab_constants(lab)
+    xyz = torch.where(f > 0.206893, f ** 3, (f - 16 / 116) / 7.787) * white
+    lin = torch.einsum("ij,bjhw->bihw", m_inv, xyz).clamp(0, 1)
     return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-8) ** (1 / 2.4) - 0.055, 12.92 * lin)
 
 

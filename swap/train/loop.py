@@ -50,6 +50,7 @@ class TrainConfig:
     device: str = "auto"                   # auto | cpu | cuda | cuda:N
     precision: str = "auto"                # auto (CUDA: bf16 if supported else fp16; CPU: bf16 with AMX/AVX512-BF16 else fp32) | fp32 | bf16 | fp16
     compile: bool = False
+    compile_mode: Optional[str] = None     # torch.compile mode; "reduce-overhead" adds CUDA graphs
     channels_last: Optional[bool] = None   # default: on for CUDA
     seed: int = 0
     identity_check: bool = True
@@ -60,6 +61,10 @@ class TrainConfig:
 
 
 # ---- small helpers ------------------------------------------------------------------------------
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+READ_EVERY_S = 0.5   # CUDA: read the queued steps' losses back this often (each read waits for the GPU)
+
 
 def resolve_precision(name: str, device: torch.device) -> Optional[torch.dtype]:
     if name not in ("auto", "fp32", "bf16", "fp16"):
@@ -186,9 +191,14 @@ class Trainer:
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
             self.pair = DDP(self.pair, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.step_fn = torch.compile(self._step) if cfg.compile else self._step
+        if cfg.compile_mode is not None and cfg.compile_mode not in COMPILE_MODES:
+            raise InputError(f"unknown compile mode {cfg.compile_mode!r}: use one of {', '.join(COMPILE_MODES)}")
+        self.compiled = cfg.compile or cfg.compile_mode is not None
+        self.step_fn = torch.compile(self._step, mode=cfg.compile_mode) if self.compiled else self._step
         self._analyzer = None
         self._pending_rows: List[Dict[str, Any]] = []
+        # a read of the losses waits for the device: free on the CPU, a pipeline stall on CUDA
+        self.read_each_step = self.device.type != "cuda"
 
     # -- checkpoint -----------------------------------------------------------------------------
     def _resume(self, ck: Dict[str, Any]) -> None:
@@ -275,24 +285,52 @@ class Trainer:
         lb = reconstruction_loss(fb, tb, mb, self.cfg.loss, pmb)
         return la, lb
 
-    def train_step(self) -> Dict[str, float]:
+    def train_step_async(self) -> torch.Tensor:
+        """One optimisation step. Returns its losses [face A, face B(, mask A, mask B)] as a tensor left on
+        the device: nothing is read back, so on CUDA Python queues the next step while this one runs."""
         self.model.train()
+        if self.compiled and hasattr(torch, "compiler"):
+            torch.compiler.cudagraph_mark_step_begin()   # last step's CUDA-graph outputs may be reused
+        self.opt.zero_grad(set_to_none=True)
         wa, ta, ma = self._sample(self.a)
         wb, tb, mb = self._sample(self.b)
         if self.channels_last:
             wa, wb = wa.contiguous(memory_format=torch.channels_last), wb.contiguous(memory_format=torch.channels_last)
         la, lb = self.step_fn(wa, ta, ma, wb, tb, mb)
-        total = la["loss"] + lb["loss"]
-        self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        self.scaler.scale(la["loss"] + lb["loss"]).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
         self.iteration += 1
-        row = {"iteration": self.iteration, "loss_a": float(la["face"].detach()), "loss_b": float(lb["face"].detach())}
-        if "mask" in la:
-            row["mask_a"] = float(la["mask"].detach())
-            row["mask_b"] = float(lb["mask"].detach())
+        parts = [la["face"], lb["face"]] + ([la["mask"], lb["mask"]] if "mask" in la else [])
+        return torch.stack(parts).detach()   # a copy: survives the next CUDA-graph replay
+
+    @staticmethod
+    def loss_row(iteration: int, values: List[float]) -> Dict[str, Any]:
+        row: Dict[str, Any] = {"iteration": iteration, "loss_a": values[0], "loss_b": values[1]}
+        if len(values) == 4:
+            row["mask_a"], row["mask_b"] = values[2], values[3]
         return row
+
+    def train_step(self) -> Dict[str, Any]:
+        """One step, its losses read back at once (a loss.csv row without `elapsed`)."""
+        losses = self.train_step_async()
+        return self.loss_row(self.iteration, losses.tolist())
+
+    def _read_losses(self, queued: List[Any], queued_at: List[float]) -> List[Dict[str, Any]]:
+        """Read the queued steps' losses back in one transfer, log them, empty the queues; their rows."""
+        values = torch.stack([l for _, l in queued]).tolist()
+        rows = []
+        for (it, _), v, el in zip(queued, values, queued_at):
+            row = self.loss_row(it, v)
+            row["elapsed"] = el
+            rows.append(row)
+            if self.is_main:
+                self.history.append(row)
+                if it % self.cfg.log_every == 0:
+                    self._pending_rows.append(row)
+        queued.clear()
+        queued_at.clear()
+        return rows
 
     # -- outputs --------------------------------------------------------------------------------
     def _flush_rows(self) -> None:
@@ -452,6 +490,9 @@ class Trainer:
         start_it = self.iteration
         first_loss = None
         step_time = 0.0
+        queued: List[Any] = []          # (iteration, losses still on the device)
+        queued_at: List[float] = []     # their elapsed seconds
+        last_read = time.perf_counter()
         reason = None
         progress = None
         task = None
@@ -476,33 +517,38 @@ class Trainer:
                 if reason:
                     break
                 t_step = time.perf_counter()
-                row = self.train_step()
+                queued.append((self.iteration + 1, self.train_step_async()))
                 step_time = time.perf_counter() - t_step
-                if first_loss is None:
-                    first_loss = row
-                row["elapsed"] = round(self.elapsed_before + self._run_elapsed(), 3)
-                if self.is_main:
-                    self.history.append(row)
-                    if self.iteration % cfg.log_every == 0:
-                        self._pending_rows.append(row)
-                if progress is not None:
-                    dt = self._run_elapsed()
-                    its = (self.iteration - start_it) / max(dt, 1e-9)
-                    ex = its * cfg.batch_size * 2 * self.world
-                    progress.update(task, completed=self.iteration,
-                                    loss=f"A {row['loss_a']:.4f} B {row['loss_b']:.4f}",
-                                    speed=f"{its:.2f} it/s {ex:.1f} ex/s")
-                if cfg.preview_every and self.iteration % cfg.preview_every == 0:
+                queued_at.append(round(self.elapsed_before + self._run_elapsed(), 3))
+                preview_due = bool(cfg.preview_every) and self.iteration % cfg.preview_every == 0
+                save_due = bool(cfg.save_every) and self.iteration % cfg.save_every == 0
+                # CPU: read every step (free). CUDA: one read per READ_EVERY_S, so the GPU never waits on Python
+                if (self.read_each_step or preview_due or save_due
+                        or time.perf_counter() - last_read >= READ_EVERY_S):
+                    rows = self._read_losses(queued, queued_at)
+                    last_read = time.perf_counter()
+                    first_loss = first_loss or rows[0]
+                    if progress is not None:
+                        row, dt = rows[-1], self._run_elapsed()
+                        its = (self.iteration - start_it) / max(dt, 1e-9)
+                        ex = its * cfg.batch_size * 2 * self.world
+                        progress.update(task, completed=self.iteration,
+                                        loss=f"A {row['loss_a']:.4f} B {row['loss_b']:.4f}",
+                                        speed=f"{its:.2f} it/s {ex:.1f} ex/s")
+                if preview_due:
                     r = self.preview()
                     if r and progress is not None:
                         progress.console.print(f"identity check @ {self.iteration}: A->B closer to B "
                                                f"{r['a2b_closer_to_b']}, B->A closer to A {r['b2a_closer_to_a']}")
-                if cfg.save_every and self.iteration % cfg.save_every == 0:
+                if save_due:
                     self.save("periodic")
         finally:
             if progress is not None:
                 progress.stop()
             stop.restore()
+        if queued:   # the steps since the last read
+            rows = self._read_losses(queued, queued_at)
+            first_loss = first_loss or rows[0]
         dt = self._run_elapsed()
         done = self.iteration - start_it
         if done:
