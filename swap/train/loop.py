@@ -143,6 +143,8 @@ class Trainer:
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True   # fixed shapes all run long: time the conv algorithms once
         self.is_main = self.rank == 0
         self.dir = Path(cfg.model_dir)
         self.amp_dtype = resolve_precision(cfg.precision, self.device)
@@ -199,6 +201,9 @@ class Trainer:
         self._pending_rows: List[Dict[str, Any]] = []
         # a read of the losses waits for the device: free on the CPU, a pipeline stall on CUDA
         self.read_each_step = self.device.type != "cuda"
+        # DDP ranks agree on stopping (signal, time limit) through a collective the host waits for: every step
+        # on the CPU, every 20 on CUDA (stopping at --iterations needs no agreement: ranks count alike)
+        self.stop_check_every = 1 if self.read_each_step else 20
 
     # -- checkpoint -----------------------------------------------------------------------------
     def _resume(self, ck: Dict[str, Any]) -> None:
@@ -506,14 +511,16 @@ class Trainer:
         try:
             while True:
                 local = stop.reason
-                if local is None and cfg.iterations is not None and self.iteration >= cfg.iterations:
+                at_end = cfg.iterations is not None and self.iteration >= cfg.iterations   # alike on all ranks
+                if local is None and at_end:
                     local = "iterations"
                 # don't start a step predicted to end past the limit (a CPU step takes seconds);
                 # at least one step per run, so a short limit still makes progress
                 if local is None and cfg.time_limit is not None and (
                         self._run_elapsed() + (step_time if self.iteration > start_it else 0.0) >= cfg.time_limit):
                     local = "time limit"
-                reason = self._should_stop(local)
+                if not self.distributed or at_end or self.iteration % self.stop_check_every == 0:
+                    reason = self._should_stop(local)
                 if reason:
                     break
                 t_step = time.perf_counter()
