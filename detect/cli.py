@@ -17,11 +17,13 @@ app = typer.Typer(name="detect", help="Deepfake detection: build a face dataset,
 
 
 def _progress(label: str, disable: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                    TimeRemainingColumn(), console=Console(stderr=True), disable=disable, transient=True)
+    from swap.progress import progress_bar
+
+    # on stderr, and only on a terminal (elsewhere rich would leave an empty line before the output)
+    return progress_bar(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                        TimeRemainingColumn(), disable=disable)
 
 
 def _warn(warnings: List[str]) -> None:

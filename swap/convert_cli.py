@@ -30,19 +30,18 @@ def convert_command(
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Swap faces in a video; write a signed video, per-frame labels and manipulation masks."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from .cli import existing_paths
     from .convert import ConvertSettings, convert
+    from .progress import progress_bar
 
     existing_paths([video, model_dir] + ([alignments] if alignments else []))
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur,
                                max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
                                key_dir=str(key) if key else None)
-    console = Console(stderr=True)
-    with Progress(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=no_progress, transient=True) as bar:
+    with progress_bar(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      disable=no_progress) as bar:
         task = bar.add_task("convert", total=None)
         s = convert(video, model_dir, out, alignments, settings, labels_dir,
                     progress=lambda done, total: bar.update(task, completed=done, total=total or None))

@@ -182,16 +182,17 @@ def _step_videos(ctx: Context, res: StepResult) -> None:
 # ---- 2. extract -----------------------------------------------------------------------------------
 
 def _step_extract(ctx: Context, res: StepResult) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from .extract import ExtractSettings, extract
+    from .progress import progress_bar
 
     o = ctx.opts
     out: Dict[str, Any] = {}
     resumed = True
     for person, ref in ((PERSON_A, ctx.data["videos"]["reference_photo"]), (PERSON_B, None)):
-        with Progress(TextColumn(f"  extract {person:<13}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=ctx.console, disable=not o.progress, transient=True) as bar:
+        with progress_bar(TextColumn(f"  extract {person:<13}"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=ctx.console, disable=not o.progress) as bar:
             task = bar.add_task("extract", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -308,9 +309,10 @@ def _step_keys(ctx: Context, res: StepResult) -> None:
 def _step_convert(ctx: Context, res: StepResult) -> None:
     """Swap A's face for B's in the full frames of A's clip: colour-matched, hull mask, A's audio kept;
     convert writes per-frame labels + masks and C2PA-signs the output with the demo identity."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from .convert import ConvertSettings, convert, default_labels_dir
+    from .progress import progress_bar
 
     o = ctx.opts
     video = ctx.video(PERSON_A)
@@ -335,8 +337,8 @@ def _step_convert(ctx: Context, res: StepResult) -> None:
         ctx.say(f"{out} was already made with this model")
     else:
         settings = ConvertSettings(direction="a2b", device=o.device, key_dir=str(ctx.key_dir))
-        with Progress(TextColumn("  convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=ctx.console, disable=not o.progress, transient=True) as bar:
+        with progress_bar(TextColumn("  convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=ctx.console, disable=not o.progress) as bar:
             task = bar.add_task("convert", total=None)
             s = convert(video, ctx.model_dir, out, aln, settings,
                         progress=lambda done, total: bar.update(task, completed=done, total=total or None))
@@ -676,18 +678,41 @@ STEPS: List[Step] = [
 PLANNED: List[tuple] = []
 
 
-def run_demo(opts: Optional[DemoOptions] = None, console=None, steps: Optional[List[Step]] = None) -> DemoResult:
-    """Run the demo into `opts.out_dir`; returns what each step found (also written to DIR/summary.json)."""
-    opts = opts or DemoOptions()
+def validate_options(opts: DemoOptions) -> None:
+    """Every option checked before the demo makes or removes anything: a bad one is an InputError up
+    front, not a failure at the step that first uses it after minutes of work."""
     if opts.time_limit <= 0:
         raise InputError("the training time limit must be positive")
     if not 10 <= opts.frames <= 2000:
         raise InputError("--frames must be between 10 and 2000")
     if opts.tamper_frame is not None and not 0 <= opts.tamper_frame < opts.frames:
         raise InputError(f"the tampered frame must be in 0..{opts.frames - 1}")
+    if opts.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {opts.batch_size}")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {opts.jobs}")
+    if not 32 <= opts.size <= 1024:
+        raise InputError(f"the crop size must be between 32 and 1024, got {opts.size}")
+    if not opts.lr > 0:
+        raise InputError(f"the learning rate must be positive, got {opts.lr}")
+    if opts.detect_frames < 1 or opts.detect_epochs < 1:
+        raise InputError("detect_frames and detect_epochs must be >= 1")
     out = Path(opts.out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"output is not a folder: {out}")
+    from .device import resolve_device     # what train, convert and detect use (imports torch)
+
+    try:
+        resolve_device(opts.device)
+    except RuntimeError as e:      # torch's own complaint about a malformed name, e.g. cuda:x
+        raise InputError(f"bad --device {opts.device!r}: {e}") from None
+
+
+def run_demo(opts: Optional[DemoOptions] = None, console=None, steps: Optional[List[Step]] = None) -> DemoResult:
+    """Run the demo into `opts.out_dir`; returns what each step found (also written to DIR/summary.json)."""
+    opts = opts or DemoOptions()
+    validate_options(opts)
+    out = Path(opts.out_dir)
     if opts.fresh:
         for name in OWNED:
             p = out / name

@@ -341,8 +341,10 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
     """Extract aligned faces from videos, images and image folders.
 
     `progress(done, total)` is called as frames finish. Raises InputError for unusable input
-    (before anything is written) and when no face is found at all; per-source problems (a
-    corrupt file among several inputs) are reported in `summary.errors` and the rest carries on.
+    (before anything is written: also when no input at all is readable) and when no face is found
+    at all; per-source problems (a corrupt file among several inputs) are reported in
+    `summary.errors` and the rest carries on. An output folder this call created is removed again
+    if it is still empty when the call fails.
     """
     t0 = time.perf_counter()
     s = settings or ExtractSettings()
@@ -358,33 +360,73 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
     aln_path = Path(alignments_path) if alignments_path else faces_dir / "alignments.json"
     summary = ExtractSummary(faces_dir=str(faces_dir), alignments=str(aln_path))
 
-    ref = None
-    if ref_face is not None:
-        ref = F.FaceAnalyzer(s.detector, s.upsample).reference_embedding(read_image(Path(ref_face))).tolist()
-        s.ref = hashlib.sha256(np.asarray(ref, np.float32).tobytes()).hexdigest()[:16]
+    if jobs is not None and jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {jobs}")
 
     paths = expand_inputs(inputs)
-    # the alignments are streamed (`A.AlignmentsStore`): memory holds each source's fields and counts, not
-    # its records, so the parent stays flat however long the video
-    with _open_alignments(aln_path, s, faces_dir, overwrite) as store:
-        faces_dir.mkdir(parents=True, exist_ok=True)
-        _extract_sources(paths, store, s, ref, faces_dir, jobs, progress, summary)
-    summary.seconds = time.perf_counter() - t0
-    return summary
-
-
-def _extract_sources(paths: List[Path], store: A.AlignmentsStore, s: ExtractSettings, ref: Optional[List[float]],
-                     faces_dir: Path, jobs: Optional[int], progress: Optional[Callable[[int, int], None]],
-                     summary: ExtractSummary) -> None:
-    """Plan, run the workers, merge each source's chunks into `store` and save it; then faces.json."""
+    if not paths:
+        raise InputError("no inputs given")
     infos: List[Tuple[Path, VideoInfo]] = []
     for p in paths:
         try:
             infos.append((p, probe(p)))
         except InputError as e:
             summary.errors.append(str(e))
+    if not infos:       # nothing to extract from: fail before anything is written
+        more = len(summary.errors) - 1
+        raise InputError(summary.errors[0] + (f" (and {more} more unreadable input{'s' * (more > 1)})" if more else ""))
     summary.sources = len(infos)
 
+    ref = None
+    if ref_face is not None:
+        ref = F.FaceAnalyzer(s.detector, s.upsample).reference_embedding(read_image(Path(ref_face))).tolist()
+        s.ref = hashlib.sha256(np.asarray(ref, np.float32).tobytes()).hexdigest()[:16]
+
+    made = _first_missing(faces_dir)
+    try:
+        # the alignments are streamed (`A.AlignmentsStore`): memory holds each source's fields and counts, not
+        # its records, so the parent stays flat however long the video
+        with _open_alignments(aln_path, s, faces_dir, overwrite) as store:
+            faces_dir.mkdir(parents=True, exist_ok=True)
+            _extract_sources(infos, store, s, ref, faces_dir, jobs, progress, summary)
+    except BaseException:
+        _remove_empty_dirs(faces_dir, made)
+        raise
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _first_missing(path: Path) -> Optional[Path]:
+    """The topmost folder of `path` (itself included) that does not exist yet, or None."""
+    path = Path(os.path.abspath(path))
+    top = None
+    while not path.exists():
+        top, path = path, path.parent
+        if path == top:
+            break
+    return top
+
+
+def _remove_empty_dirs(path: Path, top: Optional[Path]) -> None:
+    """Remove `path` and its parents up to `top` (the folders this run created), as long as they are
+    empty: `rmdir` never removes anything with content in it."""
+    if top is None:
+        return
+    path = Path(os.path.abspath(path))
+    while True:
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == top or path.parent == path:
+            return
+        path = path.parent
+
+
+def _extract_sources(infos: List[Tuple[Path, VideoInfo]], store: A.AlignmentsStore, s: ExtractSettings,
+                     ref: Optional[List[float]], faces_dir: Path, jobs: Optional[int],
+                     progress: Optional[Callable[[int, int], None]], summary: ExtractSummary) -> None:
+    """Plan, run the workers, merge each source's chunks into `store` and save it; then faces.json."""
     taken = {src.header["key"]: src.header["path"] for src in store.sources.values()}
     plans = []
     total = 0

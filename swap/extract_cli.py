@@ -30,17 +30,16 @@ def extract_command(
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Detect, align and crop faces; write a faces folder and an alignments file (resumable)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from .extract import ExtractSettings, extract
+    from .progress import progress_bar
 
-    console = Console(stderr=True)
     settings = ExtractSettings(detector=detector, upsample=upsample, size=size, every=every,
                                detect_every=detect_every, scan_every=scan_every, embed_every=embed_every, smooth=smooth,
                                min_size=min_size, max_distance=max_distance)
-    with Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
-                  TimeRemainingColumn(), console=console, disable=no_progress, transient=True) as bar:
+    with progress_bar(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
+                      TimeRemainingColumn(), disable=no_progress) as bar:
         task = bar.add_task("extract", total=None, fps="-")
 
         def progress(done: int, total: int) -> None:

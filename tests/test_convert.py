@@ -151,6 +151,18 @@ def test_interrupted_convert_leaves_nothing_behind(setup, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path):
+    # no --no-progress: stderr is a pipe, and must hold the error line and nothing else (no blank line)
+    video = make_face_video(tmp_path / "astronaut.mp4", "astronaut", frames=4, audio=False)
+    empty = tmp_path / "emptydir"
+    empty.mkdir()
+    r = subprocess.run([VERISWAP, "convert", str(video), "-m", str(empty), "-o", str(tmp_path / "o.mp4")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr == f"error: {empty} is not a veriswap model folder (no config.json)\n", \
+        repr(r.stderr)
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_bad_inputs_exit_2_with_one_line(setup, tmp_path):
     img = tmp_path / "face.png"
     cv2.imwrite(str(img), cv2.cvtColor(load_photo("astronaut"), cv2.COLOR_RGB2BGR))

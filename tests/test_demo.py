@@ -21,7 +21,7 @@ from rich.console import Console
 from provenance.c2pa_verify import verify_file
 from provenance.tags import check_video
 from swap import alignments as A
-from swap.demo import PERSON_A, PERSON_B, DemoOptions, run_demo
+from swap.demo import PERSON_A, PERSON_B, DemoOptions, Step, run_demo
 from swap.errors import InputError
 
 FRAMES = 20
@@ -195,6 +195,31 @@ def test_rerun_resumes_instead_of_redoing(demo):
     assert resumed["detect"]
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
     assert verify_file(out / "outputs" / f"{PERSON_A}_a2b.mp4", [out / "keys" / "root.pem"]).state == "trusted"
+
+
+def test_bad_device_batch_size_and_jobs_fail_before_any_work(tmp_path):
+    ran = []
+    probe = [Step("probe", "would do work", lambda ctx, res: ran.append(ctx.opts))]
+    quiet = Console(file=io.StringIO())
+    d = tmp_path / "d"
+    for bad, match in ((dict(device="foo"), "unknown device 'foo'"), (dict(device="tpu"), "unknown device"),
+                       (dict(batch_size=0), "--batch-size"), (dict(jobs=0), "--jobs"), (dict(jobs=-2), "--jobs")):
+        with pytest.raises(InputError, match=match):
+            run_demo(DemoOptions(out_dir=str(d), **bad), console=quiet, steps=probe)
+    assert not ran and not d.exists()
+    # --fresh with a bad option: the earlier outputs are not removed
+    (d / "videos").mkdir(parents=True)
+    (d / "videos" / "astronaut.mp4").write_bytes(b"earlier output")
+    with pytest.raises(InputError, match="unknown device"):
+        run_demo(DemoOptions(out_dir=str(d), device="foo", fresh=True), console=quiet, steps=probe)
+    assert not ran and (d / "videos" / "astronaut.mp4").read_bytes() == b"earlier output"
+    run_demo(DemoOptions(out_dir=str(d), device="cpu", batch_size=1, jobs=1), console=quiet, steps=probe)
+    assert len(ran) == 1        # good options pass the same check
+    # the CLI: one line, exit 2, and no sample videos or extract first
+    p = subprocess.run([VERISWAP, "demo", "-o", str(tmp_path / "cli"), "--device", "foo"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr == "error: unknown device 'foo': use auto, cpu or cuda\n", p.stderr
+    assert p.stdout == "" and not (tmp_path / "cli").exists()
 
 
 def test_bad_options(tmp_path):

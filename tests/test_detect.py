@@ -361,3 +361,15 @@ def test_bad_inputs_exit_2_with_one_line(det, ds, world, tmp_path, capsys):
     # and as a real process: a one-line error, exit 2, no traceback
     r = subprocess.run([VERISWAP, "detect", "score", str(junk), "-d", str(det[0])], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path):
+    # no --no-progress: stderr is a pipe, and must hold the error line and nothing else (no blank line)
+    from swap.samples import save_photo
+
+    photo = save_photo("astronaut", tmp_path / "astronaut.png")
+    for args, msg in ((["dataset", "--real", str(photo), "-o", str(tmp_path / "ds")], "takes videos"),
+                      (["train", str(tmp_path), "-o", str(tmp_path / "det")], "no dataset.json")):
+        r = subprocess.run([VERISWAP, "detect", *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith("error:") and msg in r.stderr and r.stderr.count("\n") == 1, (args, repr(r.stderr))

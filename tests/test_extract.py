@@ -252,6 +252,39 @@ def test_bad_inputs_give_one_line_errors_and_exit_2(tmp_path, media):
     assert r.returncode == 2 and "--size" in r.stderr
 
 
+def test_unreadable_video_alone_is_one_error_and_leaves_no_folder(tmp_path, media):
+    # progress bar left on (the default): stderr must still be exactly the one error line
+    notvideo = tmp_path / "notvideo.mp4"
+    notvideo.write_text("this is not a video")
+    out = tmp_path / "new" / "f2"
+    r = run_cli("extract", notvideo, "-o", out)
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == "", r.stdout                     # no summary claiming an alignments file
+    assert not (tmp_path / "new").exists()               # the folders it would have made are not left behind
+    assert r.stderr == f"error: not a readable video: {notvideo} (InvalidDataError)\n", repr(r.stderr)
+    # folders that were there before are never removed, empty or not
+    (tmp_path / "empty").mkdir()
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("mine")
+    for folder in (tmp_path / "empty", full):
+        with pytest.raises(InputError, match="not a readable video"):
+            extract([notvideo, notvideo], folder, jobs=1)
+        assert folder.is_dir()
+    assert (full / "notes.txt").read_text() == "mine" and not list((tmp_path / "empty").iterdir())
+    # one readable source among unreadable ones: the good one is extracted, the bad one reported
+    good = tmp_path / "good"
+    s = extract([notvideo, media["grace"]], good, jobs=1)
+    assert s.sources == 1 and len(s.errors) == 1 and "notvideo.mp4" in s.errors[0]
+    assert A.load(good / "alignments.json") and s.faces_written >= 1
+
+
+def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path, media):
+    r = run_cli("extract", media["astronaut"], "-o", tmp_path / "o", "--size", "8")
+    assert r.returncode == 2 and r.stderr == "error: --size must be between 32 and 1024, got 8\n", repr(r.stderr)
+    assert not (tmp_path / "o").exists()
+
+
 def test_truncated_video_keeps_frames_before_the_damage(tmp_path, media):
     # Matroska streams (like a camera's file cut off by a dead battery); a cut MP4 without its
     # trailing index is unreadable as a whole and is covered by the "not a video" case
