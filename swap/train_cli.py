@@ -39,6 +39,10 @@ def train_command(
     time_limit: Optional[str] = typer.Option(None, "--time-limit", help="Stop after this long, e.g. 10m, 1h."),
     save_every: int = typer.Option(250, "--save-every"),
     preview_every: int = typer.Option(250, "--preview-every"),
+    snapshot_every: int = typer.Option(0, "--snapshot-every", help="Also keep a copy of the model every N "
+                                       "iterations in MODEL_DIR/snapshots/NNNNNNNN (a model folder; 0: off)."),
+    timelapse: bool = typer.Option(False, "--timelapse", help="Also keep every preview as "
+                                   "MODEL_DIR/timelapse/NNNNNNNN.png."),
     lr: float = typer.Option(5e-5, "--lr"),
     ssim_weight: float = typer.Option(1.0, "--ssim-weight"),
     l1_weight: float = typer.Option(1.0, "--l1-weight"),
@@ -62,8 +66,8 @@ def train_command(
     seconds = parse_duration(time_limit)
     if iterations is None and seconds is None:
         raise InputError("give a stop condition: --iterations N and/or --time-limit 10m")
-    if batch_size < 1 or save_every < 0 or preview_every < 0:
-        raise InputError("--batch-size must be >= 1, --save-every/--preview-every >= 0")
+    if batch_size < 1 or save_every < 0 or preview_every < 0 or snapshot_every < 0:
+        raise InputError("--batch-size must be >= 1, --save-every/--preview-every/--snapshot-every >= 0")
     if not 0.3 <= coverage <= 1.0:
         raise InputError("--coverage must be between 0.3 and 1.0")
     for p in (faces_a, faces_b):
@@ -78,7 +82,8 @@ def train_command(
         raise InputError("--resolution/--ae-dims/--e-dims/--d-dims apply to --model hq")
     cfg = TrainConfig(faces_a=str(faces_a), faces_b=str(faces_b), model_dir=str(model_dir), model=model,
                       model_options=opts, batch_size=batch_size, iterations=iterations, time_limit=seconds,
-                      save_every=save_every, preview_every=preview_every, lr=lr,
+                      save_every=save_every, preview_every=preview_every, snapshot_every=snapshot_every,
+                      timelapse=timelapse, lr=lr,
                       loss=LossConfig(ssim=ssim_weight, l1=l1_weight, mask=mask_weight, eyes=eye_weight,
                                       mouth=mouth_weight),
                       coverage=coverage, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
@@ -104,5 +109,6 @@ def train_command(
     ic = s["identity_check"]
     if ic:
         t.add_row("identity check", f"A->B closer to B: {ic['a2b_closer_to_b']}, B->A closer to A: {ic['b2a_closer_to_a']}")
-    t.add_row("files", "model.safetensors, optimizer.safetensors, state.json, config.json, preview.png, loss.csv, loss.png")
+    t.add_row("files", "model.safetensors, optimizer.safetensors, state.json, config.json, preview.png, loss.csv, loss.png"
+              + (", snapshots/" if snapshot_every else "") + (", timelapse/" if timelapse else ""))
     Console().print(t)

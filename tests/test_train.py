@@ -128,6 +128,28 @@ def test_resume_continues_with_same_next_loss(faces, tmp_path, precision):
     assert st["iteration"] == 7
 
 
+def test_snapshots_are_model_folders_and_timelapse_keeps_each_preview(faces, tmp_path):
+    import cv2
+    md = tmp_path / "m"
+    train(tiny_cfg(faces, md, iterations=6, snapshot_every=2, preview_every=3, timelapse=True))
+    snaps = sorted(p.name for p in (md / "snapshots").iterdir())
+    assert snaps == ["00000002", "00000004", "00000006"]
+    for name in snaps:   # later saves must not have touched them (hard links are only ever replaced)
+        ck = mio.find_checkpoint(md / "snapshots" / name)
+        assert not ck["backup"] and ck["state"]["iteration"] == int(name)
+        _, cfg = load_model(md / "snapshots" / name)
+        assert cfg["iteration"] == int(name)
+    assert mio.sha256_file(md / "snapshots/00000002" / mio.WEIGHTS) != mio.sha256_file(md / mio.WEIGHTS)
+    # training goes on from a snapshot as from any model folder
+    shutil.copytree(md / "snapshots/00000004", tmp_path / "from4")
+    assert train(tiny_cfg(faces, tmp_path / "from4", iterations=5))["resumed_from"] == 4
+    frames = sorted((md / "timelapse").glob("*.png"))
+    assert [f.name for f in frames] == ["00000003.png", "00000006.png"]
+    preview = cv2.imread(str(md / "preview.png"))
+    assert all(cv2.imread(str(f)).shape == preview.shape for f in frames)
+    assert (cv2.imread(str(frames[-1])) == preview).all()
+
+
 def test_resume_rejects_other_architecture(faces, tmp_path):
     md = tmp_path / "m"
     train(tiny_cfg(faces, md, iterations=1))

@@ -6,6 +6,7 @@ Files (top level of MODEL_DIR):
     state.json              iteration, RNG states, timings, and the sha256 of the two files above
     config.json             format tag, architecture + args, resolution, coverage, identities, weights sha256
     *.bak                   the previous complete checkpoint (same three files)
+    snapshots/NNNNNNNN/     optional copies at fixed iterations (`snapshot`), each a model folder itself
 
 Save protocol (each step atomic; at every instant the top set or the .bak set verifies):
     1. write the new payload to temp files (fsync)
@@ -157,6 +158,32 @@ def save_checkpoint(model_dir: Path, weights: Dict[str, torch.Tensor], optim: Op
     _replace(c_tmp, d / CONFIG)
     _fsync_dir(d)
     return w_sha
+
+
+def snapshot(model_dir: Path, dest: Path) -> Path:
+    """Copy the folder's newest verified checkpoint and config.json to `dest`, itself a model folder (convert
+    with it, or train on from it). Hard links where possible: a save only ever replaces files, never edits one."""
+    d, dest = Path(model_dir), Path(dest)
+    ck = find_checkpoint(d)
+    if ck is None:
+        raise InputError(f"{d} holds no checkpoint to snapshot")
+    suffix = BAK if ck["backup"] else ""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = dest.with_name(f".{dest.name}.tmp"), dest.with_name(f".{dest.name}.old")
+    for leftover in (tmp, old):   # from an interrupted earlier snapshot
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp.mkdir()
+    names = [WEIGHTS, STATE] + ([OPTIM] if ck["optimizer"] is not None else [])
+    for name in names:
+        _link_or_copy(d / (name + suffix), tmp / name)
+    _link_or_copy(d / CONFIG, tmp / CONFIG)
+    _fsync_dir(tmp)
+    if dest.exists():   # the same iteration again (resumed from an earlier save): this run's copy wins
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(dest.parent)
+    return dest
 
 
 def _read_json(path: Path) -> Dict[str, Any]:

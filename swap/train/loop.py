@@ -43,6 +43,8 @@ class TrainConfig:
     time_limit: Optional[float] = None     # seconds for this run
     save_every: int = 250
     preview_every: int = 250
+    snapshot_every: int = 0                # also keep a copy at every multiple: snapshots/NNNNNNNN/
+    timelapse: bool = False                # also keep each preview: timelapse/NNNNNNNN.png
     lr: float = 5e-5
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -275,6 +277,8 @@ class Trainer:
         weights = {k: v.contiguous() for k, v in self.model.state_dict().items()}
         optim = mio.optimizer_tensors(self.opt, self.param_names)
         mio.save_checkpoint(self.dir, weights, optim, state, self.config_dict())
+        if self.cfg.snapshot_every and self.iteration % self.cfg.snapshot_every == 0:
+            mio.snapshot(self.dir, self.dir / "snapshots" / f"{self.iteration:08d}")
 
     # -- one step -------------------------------------------------------------------------------
     def _sample(self, fs: FaceSet):
@@ -391,6 +395,9 @@ class Trainer:
         from ..video import write_image_atomic
         self.dir.mkdir(parents=True, exist_ok=True)
         write_image_atomic(self.dir / "preview.png", canvas)
+        if self.cfg.timelapse:
+            (self.dir / "timelapse").mkdir(exist_ok=True)
+            write_image_atomic(self.dir / "timelapse" / f"{self.iteration:08d}.png", canvas)
         self._flush_rows()
         self.plot_loss()
         res = self.identity_check(outs["A"], outs["B"]) if self.cfg.identity_check else None
@@ -528,7 +535,7 @@ class Trainer:
                 step_time = time.perf_counter() - t_step
                 queued_at.append(round(self.elapsed_before + self._run_elapsed(), 3))
                 preview_due = bool(cfg.preview_every) and self.iteration % cfg.preview_every == 0
-                save_due = bool(cfg.save_every) and self.iteration % cfg.save_every == 0
+                save_due = any(n and self.iteration % n == 0 for n in (cfg.save_every, cfg.snapshot_every))
                 # CPU: read every step (free). CUDA: one read per READ_EVERY_S, so the GPU never waits on Python
                 if (self.read_each_step or preview_due or save_due
                         or time.perf_counter() - last_read >= READ_EVERY_S):
