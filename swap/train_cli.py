@@ -46,6 +46,8 @@ def train_command(
     lr: float = typer.Option(5e-5, "--lr"),
     ssim_weight: float = typer.Option(1.0, "--ssim-weight"),
     l1_weight: float = typer.Option(1.0, "--l1-weight"),
+    mse_weight: float = typer.Option(0.0, "--mse-weight", help="MSE term (faceswap/DeepFaceLab's choice); "
+                                     "e.g. --l1-weight 0 --mse-weight 1 for SSIM + MSE."),
     mask_weight: float = typer.Option(1.0, "--mask-weight", help="hq: weight of the mask loss."),
     eye_weight: float = typer.Option(3.0, "--eye-weight"),
     mouth_weight: float = typer.Option(2.0, "--mouth-weight"),
@@ -66,6 +68,10 @@ def train_command(
     seconds = parse_duration(time_limit)
     if iterations is None and seconds is None:
         raise InputError("give a stop condition: --iterations N and/or --time-limit 10m")
+    if min(ssim_weight, l1_weight, mse_weight, mask_weight, eye_weight, mouth_weight) < 0:
+        raise InputError("loss weights must be >= 0")
+    if ssim_weight == l1_weight == mse_weight == 0:
+        raise InputError("all face loss weights are 0: set --ssim-weight, --l1-weight or --mse-weight")
     if batch_size < 1 or save_every < 0 or preview_every < 0 or snapshot_every < 0:
         raise InputError("--batch-size must be >= 1, --save-every/--preview-every/--snapshot-every >= 0")
     if not 0.3 <= coverage <= 1.0:
@@ -84,7 +90,7 @@ def train_command(
                       model_options=opts, batch_size=batch_size, iterations=iterations, time_limit=seconds,
                       save_every=save_every, preview_every=preview_every, snapshot_every=snapshot_every,
                       timelapse=timelapse, lr=lr,
-                      loss=LossConfig(ssim=ssim_weight, l1=l1_weight, mask=mask_weight, eyes=eye_weight,
+                      loss=LossConfig(ssim=ssim_weight, l1=l1_weight, mse=mse_weight, mask=mask_weight, eyes=eye_weight,
                                       mouth=mouth_weight),
                       coverage=coverage, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
                       seed=seed,

@@ -51,6 +51,24 @@ def read_loss(model_dir):
         return list(csv.DictReader(f))
 
 
+def test_loss_terms_weigh_the_error_inside_the_face():
+    from swap.train.loss import LossConfig, reconstruction_loss
+    target = torch.full((2, 3, 32, 32), 0.5)
+    masks = torch.zeros(2, 3, 32, 32)
+    masks[:, 0, 8:24, 8:24] = 1                       # face square, no eyes/mouth
+    pred = target.clone()
+    pred[:, :, 8:24, 8:24] += 0.1                     # error inside the face only
+    face = lambda **w: float(reconstruction_loss(pred, target, masks, LossConfig(**w))["face"])  # noqa: E731
+    inside = 16 * 16 / (16 * 16 + 0.05 * (32 * 32 - 16 * 16))   # background weight 0.05
+    assert face(ssim=0, l1=1, mse=0) == pytest.approx(0.1 * inside, rel=1e-4)
+    assert face(ssim=0, l1=0, mse=1) == pytest.approx(0.01 * inside, rel=1e-4)
+    assert face(ssim=0, l1=1, mse=1) == pytest.approx(0.11 * inside, rel=1e-4)
+    assert float(reconstruction_loss(target, target, masks, LossConfig(mse=1))["face"]) == pytest.approx(0, abs=1e-6)
+    outside = target.clone()
+    outside[:, :, :4, :4] += 0.1                      # the same error on the background costs 20x less
+    assert float(reconstruction_loss(outside, target, masks, LossConfig(ssim=0, l1=1))["face"]) < face(ssim=0, l1=1) / 10
+
+
 def test_augmentation_is_identity_without_randomness(faces):
     from swap.train.data import load_faces
     fs = load_faces(faces[0], 64)
@@ -361,7 +379,13 @@ def test_time_limit_and_cli_argument_errors(faces, tmp_path):
                  ["train", "--faces-a", str(tmp_path / "nope"), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
                   "-n", "1"],
                  ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
-                  "-n", "1", "--resolution", "128"]):
+                  "-n", "1", "--resolution", "128"],
+                 ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
+                  "-n", "1", "--ssim-weight", "0", "--l1-weight", "0"],
+                 ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
+                  "-n", "1", "--mse-weight", "-1"],
+                 ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
+                  "-n", "1", "--compile-mode", "fastest"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2, argv

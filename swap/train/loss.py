@@ -1,4 +1,4 @@
-"""Masked SSIM + L1 reconstruction loss with eye/mouth priority, plus the mask loss of `hq`."""
+"""Masked SSIM + L1 (and/or MSE) reconstruction loss with eye/mouth priority, plus the mask loss of `hq`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 class LossConfig:
     ssim: float = 1.0
     l1: float = 1.0
+    mse: float = 0.0           # faceswap/DeepFaceLab pair SSIM with MSE; L1 is sharper on faces, so the default
     mask: float = 1.0
     eyes: float = 3.0
     mouth: float = 2.0
@@ -63,6 +64,8 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, masks: torch.T
     face = pred.new_zeros(())
     if cfg.l1:
         face = face + cfg.l1 * ((pred - target).abs() * w).sum() / norm
+    if cfg.mse:
+        face = face + cfg.mse * ((pred - target) ** 2 * w).sum() / norm
     if cfg.ssim:
         face = face + cfg.ssim * ((1 - ssim_map(pred, target, cfg.window)) / 2 * w).sum() / norm
     out = {"face": face, "loss": face}
