@@ -104,7 +104,7 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
         from torch.utils.data import DataLoader
 
         from swap.train.loss import reconstruction_loss
-        opt = torch.optim.Adam(tr.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        opt = torch.optim.Adam(tr.model.parameters(), lr=tr.lr, betas=(0.5, 0.999))
 
         def loader(fs):
             imgs = fs.images.cpu().permute(0, 2, 3, 1).numpy()

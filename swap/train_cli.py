@@ -43,7 +43,8 @@ def train_command(
                                        "iterations in MODEL_DIR/snapshots/NNNNNNNN (a model folder; 0: off)."),
     timelapse: bool = typer.Option(False, "--timelapse", help="Also keep every preview as "
                                    "MODEL_DIR/timelapse/NNNNNNNN.png."),
-    lr: float = typer.Option(5e-5, "--lr"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 5e-5; on resume the "
+                                       "saved rate unless given)."),
     ssim_weight: float = typer.Option(1.0, "--ssim-weight"),
     l1_weight: float = typer.Option(1.0, "--l1-weight"),
     mse_weight: float = typer.Option(0.0, "--mse-weight", help="MSE term (faceswap/DeepFaceLab's choice); "
@@ -68,6 +69,8 @@ def train_command(
     seconds = parse_duration(time_limit)
     if iterations is None and seconds is None:
         raise InputError("give a stop condition: --iterations N and/or --time-limit 10m")
+    if lr is not None and not 0 < lr < 1:
+        raise InputError(f"--lr must be between 0 and 1, got {lr}")
     if min(ssim_weight, l1_weight, mse_weight, mask_weight, eye_weight, mouth_weight) < 0:
         raise InputError("loss weights must be >= 0")
     if ssim_weight == l1_weight == mse_weight == 0:

@@ -168,6 +168,51 @@ def test_snapshots_are_model_folders_and_timelapse_keeps_each_preview(faces, tmp
     assert (cv2.imread(str(frames[-1])) == preview).all()
 
 
+@pytest.mark.parametrize("save_every,caught", [(1, "the weights hold NaN/inf at iteration 3"),   # at the save
+                                               (0, "the loss became nan at iteration 4")])          # at the read
+def test_divergence_stops_without_saving_over_the_last_good_checkpoint(faces, tmp_path, save_every, caught):
+    md = tmp_path / "m"
+    train(tiny_cfg(faces, md, iterations=2, save_every=1))
+    good = mio.sha256_file(md / mio.WEIGHTS)
+    # an infinite learning rate (given on resume, so it overrides the saved one) blows the weights up at step 3
+    with pytest.raises(InputError, match=rf"training diverged: {caught}; .*keeps iteration 2: lower --lr"):
+        train(tiny_cfg(faces, md, iterations=6, save_every=save_every, lr=float("inf")))
+    ck = mio.find_checkpoint(md)
+    assert ck["state"]["iteration"] == 2 and not ck["backup"] and mio.sha256_file(md / mio.WEIGHTS) == good
+    model, _ = load_model(md)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert all(np.isfinite(float(r["loss_a"])) for r in read_loss(md))   # no NaN row logged
+
+
+def test_lr_given_on_resume_replaces_the_saved_one(faces, tmp_path):
+    md = tmp_path / "m"
+    train(tiny_cfg(faces, md, iterations=1, lr=3e-4))
+    t = Trainer(tiny_cfg(faces, md, iterations=2, lr=None))       # not given: the saved rate
+    assert t.lr == pytest.approx(3e-4)
+    t = Trainer(tiny_cfg(faces, md, iterations=2, lr=1e-5))       # given: it wins
+    assert t.lr == pytest.approx(1e-5) and t.config_dict()["training"]["lr"] == pytest.approx(1e-5)
+    assert Trainer(tiny_cfg(faces, tmp_path / "new", iterations=1, lr=None)).lr == pytest.approx(5e-5)
+
+
+def test_out_of_memory_is_one_clear_error_and_keeps_the_checkpoint(faces, tmp_path):
+    md = tmp_path / "m"
+    t = Trainer(tiny_cfg(faces, md, iterations=5, save_every=2))
+    real, calls = t.train_step_async, []
+
+    def step():
+        calls.append(1)
+        if len(calls) == 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real()
+    t.train_step_async = step
+    with pytest.raises(InputError, match=r"out of CPU memory at --batch-size 4: lower it .*keeps iteration 2"):
+        t.run()
+    assert mio.find_checkpoint(md)["state"]["iteration"] == 2
+    t.train_step_async = lambda: (_ for _ in ()).throw(RuntimeError("some other failure"))
+    with pytest.raises(RuntimeError, match="some other failure"):   # not every RuntimeError is memory
+        t.run()
+
+
 def test_resume_rejects_other_architecture(faces, tmp_path):
     md = tmp_path / "m"
     train(tiny_cfg(faces, md, iterations=1))
@@ -384,6 +429,8 @@ def test_time_limit_and_cli_argument_errors(faces, tmp_path):
                   "-n", "1", "--ssim-weight", "0", "--l1-weight", "0"],
                  ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
                   "-n", "1", "--mse-weight", "-1"],
+                 ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
+                  "-n", "1", "--lr", "0"],
                  ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
                   "-n", "1", "--compile-mode", "fastest"]):
         with pytest.raises(SystemExit) as e:

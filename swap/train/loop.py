@@ -45,7 +45,7 @@ class TrainConfig:
     preview_every: int = 250
     snapshot_every: int = 0                # also keep a copy at every multiple: snapshots/NNNNNNNN/
     timelapse: bool = False                # also keep each preview: timelapse/NNNNNNNN.png
-    lr: float = 5e-5
+    lr: Optional[float] = None             # None: 5e-5 for a new model, the saved rate on resume
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     coverage: float = 1.0
@@ -64,6 +64,16 @@ class TrainConfig:
 
 # ---- small helpers ------------------------------------------------------------------------------
 
+class Diverged(InputError):
+    """The loss or the weights went NaN/inf: training stops without saving them over the last good checkpoint."""
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or (
+        isinstance(e, RuntimeError) and ("out of memory" in str(e) or "can't allocate memory" in str(e)))
+
+
+DEFAULT_LR = 5e-5
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 READ_EVERY_S = 0.5   # CUDA: read the queued steps' losses back this often (each read waits for the GPU)
 
@@ -177,7 +187,7 @@ class Trainer:
         self.a = load_faces(Path(cfg.faces_a), self.res, self.coverage).to(self.device)
         self.b = load_faces(Path(cfg.faces_b), self.res, self.coverage).to(self.device)
 
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.5, 0.999),
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr or DEFAULT_LR, betas=(0.5, 0.999),
                                     fused=True)  # one kernel for all params (CUDA and CPU)
         self.param_names = {i: n for i, (n, _) in enumerate(self.model.named_parameters())}
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -191,6 +201,12 @@ class Trainer:
         self.resumed_from: Optional[int] = None
         if existing:
             self._resume(existing)
+        if cfg.lr is not None:   # asked for: also on resume (fine-tuning at a lower rate)
+            for g in self.opt.param_groups:
+                g["lr"] = cfg.lr
+        self.lr = self.opt.param_groups[0]["lr"]
+        self.last_saved: Optional[int] = self.iteration if existing else None
+        self._nonfinite = 0
         self.pair = _Pair(self.model)
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -255,10 +271,21 @@ class Trainer:
                 "coverage": self.coverage, "has_mask": bool(self.model.has_mask),
                 "identities": {"a": ident(self.a, self.cfg.faces_a), "b": ident(self.b, self.cfg.faces_b)},
                 "input": "RGB float [0,1], NCHW, central `coverage` of an aligned crop resized to resolution",
-                "training": {"lr": self.cfg.lr, "batch_size": self.cfg.batch_size, "world_size": self.world,
+                "training": {"lr": self.lr, "batch_size": self.cfg.batch_size, "world_size": self.world,
                              "loss": asdict(self.cfg.loss), "augment": asdict(self.cfg.augment)}}
 
+    def _kept(self) -> str:
+        return (f"the model folder keeps iteration {self.last_saved}" if self.last_saved is not None
+                else "nothing was saved")
+
+    def _diverged(self, what: str) -> Diverged:
+        hint = f"lower --lr (now {self.lr:g})" + (", or train with --precision fp32" if self.amp_dtype else "")
+        return Diverged(f"training diverged: {what}; {self._kept()}: {hint}")
+
     def save(self, reason: str = "periodic") -> None:
+        # every rank holds the same weights, so every rank reaches the same verdict (no collective left hanging)
+        if not bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()):
+            raise self._diverged(f"the weights hold NaN/inf at iteration {self.iteration}")
         gens = [_rng_b64(self.gen.get_state())]
         if self.distributed:
             import torch.distributed as dist
@@ -277,6 +304,7 @@ class Trainer:
         weights = {k: v.contiguous() for k, v in self.model.state_dict().items()}
         optim = mio.optimizer_tensors(self.opt, self.param_names)
         mio.save_checkpoint(self.dir, weights, optim, state, self.config_dict())
+        self.last_saved = self.iteration
         if self.cfg.snapshot_every and self.iteration % self.cfg.snapshot_every == 0:
             mio.snapshot(self.dir, self.dir / "snapshots" / f"{self.iteration:08d}")
 
@@ -330,6 +358,14 @@ class Trainer:
         values = torch.stack([l for _, l in queued]).tolist()
         rows = []
         for (it, _), v, el in zip(queued, values, queued_at):
+            if not all(math.isfinite(x) for x in v):
+                # fp16's grad scaler skips such steps and retries at a lower scale: give it a few
+                self._nonfinite += 1
+                if self.scaler.is_enabled() and self._nonfinite < 10:
+                    continue
+                self._flush_rows()
+                raise self._diverged(f"the loss became {v[0] if not math.isfinite(v[0]) else v[1]} at iteration {it}")
+            self._nonfinite = 0
             row = self.loss_row(it, v)
             row["elapsed"] = el
             rows.append(row)
@@ -531,7 +567,16 @@ class Trainer:
                 if reason:
                     break
                 t_step = time.perf_counter()
-                queued.append((self.iteration + 1, self.train_step_async()))
+                try:
+                    queued.append((self.iteration + 1, self.train_step_async()))
+                except RuntimeError as e:   # torch.OutOfMemoryError is one
+                    if not _is_oom(e):
+                        raise
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    raise InputError(f"out of {self.device.type.upper()} memory at --batch-size {cfg.batch_size}"
+                                     f"{' per process' if self.distributed else ''}: lower it (or --resolution); "
+                                     f"{self._kept()}") from None
                 step_time = time.perf_counter() - t_step
                 queued_at.append(round(self.elapsed_before + self._run_elapsed(), 3))
                 preview_due = bool(cfg.preview_every) and self.iteration % cfg.preview_every == 0
@@ -541,8 +586,8 @@ class Trainer:
                         or time.perf_counter() - last_read >= READ_EVERY_S):
                     rows = self._read_losses(queued, queued_at)
                     last_read = time.perf_counter()
-                    first_loss = first_loss or rows[0]
-                    if progress is not None:
+                    first_loss = first_loss or (rows[0] if rows else None)
+                    if progress is not None and rows:
                         row, dt = rows[-1], self._run_elapsed()
                         its = (self.iteration - start_it) / max(dt, 1e-9)
                         ex = its * cfg.batch_size * 2 * self.world
@@ -562,7 +607,7 @@ class Trainer:
             stop.restore()
         if queued:   # the steps since the last read
             rows = self._read_losses(queued, queued_at)
-            first_loss = first_loss or rows[0]
+            first_loss = first_loss or (rows[0] if rows else None)
         dt = self._run_elapsed()
         done = self.iteration - start_it
         if done:
