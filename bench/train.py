@@ -339,7 +339,8 @@ def main():
         b, o = median(results[(m, "baseline")]), median(results[(m, "ours")])
         res = f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"
         print(f"{res:10s} {'baseline':9s} {b['examples_per_s']:11.2f} {b['peak_mib']:9.0f} {'1.00':>6s}")
-        extra = o["precision"] + (", channels_last" if o["channels_last"] else "")
+        extra = o["precision"] + (", channels_last" if o["channels_last"] else "") + \
+            (f", torch.compile {o['compile_mode']}" if o.get("compile_mode") else "")
         if o.get("tflops") is not None:
             extra += f", {o['tflops']:.1f} TFLOP/s" + (f", MFU {o['mfu_pct']:.1f}% of {o['gpu']} bf16 peak"
                                                      if o.get("mfu_pct") else "")
