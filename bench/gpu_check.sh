@@ -6,6 +6,9 @@
 # Here, once (dlib makes the faces; the GPU box has no dlib models):
 #   .venv/bin/python bench/train.py --make-faces .gpu/faces      (.gpu/ is git-ignored, so it travels by carry)
 # Then: device run, carry [".gpu"], command "bash bench/gpu_check.sh", timeout_s 600.
+# The GPU box has torch, timm, opencv, safetensors, rich, typer, matplotlib and pytest, but no PyAV,
+# cryptography, c2pa or dlib: nothing here needs them (tests/test_train.py checks training without them;
+# a dry run with them hidden: a sitecustomize.py raising ModuleNotFoundError, on PYTHONPATH, which this keeps).
 # On the CPU for a dry run of the script itself: DEVICE=cpu QUICK=1 OUT=/tmp/gc bash bench/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +16,7 @@ OUT=${OUT:-/tmp/veriswap_gpu_check}
 DEVICE=${DEVICE:-cuda}
 PY=${PY:-python3}
 mkdir -p "$OUT"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 VERISWAP_FACES_CACHE=${VERISWAP_FACES_CACHE:-$PWD/.gpu/faces}
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 VERISWAP_FACES_CACHE=${VERISWAP_FACES_CACHE:-$PWD/.gpu/faces}
 if [ ! -f "$VERISWAP_FACES_CACHE/astronaut_256/faces.json" ]; then
   echo "no faces in $VERISWAP_FACES_CACHE: run bench/train.py --make-faces .gpu/faces here first" >&2; exit 2
 fi

@@ -45,8 +45,18 @@ def _register_subapps() -> None:
         except ModuleNotFoundError as e:
             if e.name and (e.name == mod_name or mod_name.startswith(e.name + ".")):
                 continue
-            raise
+            _register_unavailable(name, e.name or str(e))   # a partial install (say a GPU box that only trains)
+            continue
         app.add_typer(getattr(mod, attr), name=name)
+
+
+def _register_unavailable(name: str, package: str) -> None:
+    """`veriswap NAME ...` says in one line which package it lacks, instead of the whole CLI failing."""
+    @app.command(name, help=f"(unavailable here: needs the Python package {package!r})", add_help_option=False,
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def _unavailable(ctx: typer.Context) -> None:
+        from .errors import InputError
+        raise InputError(f"veriswap {name} needs the Python package {package!r}, which is not installed here")
 
 
 def _register_stage_commands() -> None:

@@ -12,11 +12,23 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence
 
-import av
 import cv2
 import numpy as np
 
 from .errors import InputError
+
+
+class _LazyAV:
+    """PyAV, imported on first use: training from faces folders reads images only, and a GPU box that
+    trains may have no PyAV."""
+
+    def __getattr__(self, name: str):
+        import av as real
+        globals()["av"] = real
+        return getattr(real, name)
+
+
+av = _LazyAV()
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm"}

@@ -13,14 +13,15 @@ import cv2
 
 
 def make_faces_dir(folder: Path, photo: str, size: int = 128) -> Path:
-    from swap.faces import FaceAnalyzer
-    from swap.samples import load_photo
-
     folder = Path(folder)
     cache = os.environ.get("VERISWAP_FACES_CACHE")
     if cache and (Path(cache) / f"{photo}_{size}" / "faces.json").is_file():
         shutil.copytree(Path(cache) / f"{photo}_{size}", folder, dirs_exist_ok=True)
         return folder
+    # only now: the GPU box has neither dlib's models nor PyAV (swap.samples imports it)
+    from swap.faces import FaceAnalyzer
+    from swap.samples import load_photo
+
     folder.mkdir(parents=True, exist_ok=True)
     face = FaceAnalyzer().analyze(load_photo(photo), size=size)[0]
     name = f"{photo}_000000_0.png"
