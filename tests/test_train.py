@@ -377,6 +377,10 @@ def test_cuda_mixed_precision_channels_last(faces, tmp_path, compile_mode):
     assert float(rows[-1]["loss_a"]) < float(rows[0]["loss_a"])
     model, cfg = load_model(md, "cuda")
     assert next(model.parameters()).is_cuda
+    if compile_mode is None:   # resume on CUDA: fused Adam's state goes back to the device
+        s = train(tiny_cfg(faces, md, iterations=22, device="cuda"))
+        assert s["resumed_from"] == 20 and s["iteration"] == 22
+        assert np.isfinite(float(read_loss(md)[-1]["loss_a"]))
 
 
 @pytest.mark.cuda
