@@ -329,7 +329,11 @@ def main():
                         "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
                         "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads),
                         "--precision", a.precision, "--workers", str(workers)] + (["--compile", a.compile] if a.compile else [])
-                results.setdefault((m, v), []).append(_child(args, f"{v} {m}"))
+                r = _child(args, f"{v} {m}")
+                results.setdefault((m, v), []).append(r)
+                # each run as it ends: a run cut short by a time limit still leaves these
+                print(f"  run {rep + 1}/{a.repeats} {m} {v}: {r['examples_per_s']:.2f} ex/s, {r['peak_mib']:.0f} MiB"
+                      + (f", MFU {r['mfu_pct']:.1f}%" if r.get("mfu_pct") else ""), flush=True)
     def median(runs):   # the run with the median examples/s (keeps its peak memory and flops with it)
         return sorted(runs, key=lambda r: r["examples_per_s"])[len(runs) // 2]
 
