@@ -154,6 +154,8 @@ def score_command(
     rule: str = typer.Option("confident", "--rule", help="Aggregation: confident (DFDC) | mean | median | max."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Faces per model forward pass."),
     report: Optional[Path] = typer.Option(None, "--report", help="Folder for per-video timeline PNG/CSV + JSON."),
+    heatmaps: int = typer.Option(3, "--heatmaps", help="With --report: Grad-CAM heatmaps of each face track's "
+                                 "N most suspicious frames (0: none)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
@@ -167,6 +169,8 @@ def score_command(
     existing_paths(list(videos) + [detector_dir])
     if rule not in RULES:
         raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
+    if heatmaps < 0:
+        raise InputError("--heatmaps must be >= 0")
     for v in videos:
         probe(v)                                # every input is a readable video before work starts
     from .model import Detector
@@ -178,7 +182,8 @@ def score_command(
         for v in videos:
             task = bar.add_task(v.name, total=None)
             results.append(score_video(v, det, frames, rule, batch_size,
-                                       progress=lambda d, t: bar.update(task, completed=d, total=t)))
+                                       progress=lambda d, t: bar.update(task, completed=d, total=t),
+                                       heatmaps=heatmaps if report is not None else 0))
     if report is not None:
         from .report import write_report
 

@@ -1,6 +1,7 @@
 """Score reports: per video a timeline CSV (one row per face per sampled frame, or an empty row for a
 frame without a face), a timeline PNG (probability of fake over time per face track, with the
-threshold), and the full JSON."""
+threshold), the full JSON, and Grad-CAM heatmaps of each track's most suspicious frames
+(`NAME.heatmaps/track{T}_frame{F}.png`: the crop beside it with the heatmap over it)."""
 from __future__ import annotations
 
 import io
@@ -8,8 +9,9 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
-from swap.video import atomic_write_bytes
+from swap.video import atomic_write_bytes, write_image_atomic
 
+from .explain import overlay
 from .score import VideoScore
 
 
@@ -59,7 +61,14 @@ def write_report(scores: List[VideoScore], folder: Path) -> List[Path]:
         stem = Path(vs.path).stem
         used[stem] = used.get(stem, 0) + 1
         name = stem if used[stem] == 1 else f"{stem}_{used[stem]}"
-        for suffix, data in ((".json", json.dumps(vs.to_dict(), indent=2).encode()),
+        d = vs.to_dict()
+        for h, meta in zip(vs.heatmaps, d["heatmaps"]):
+            rel = f"{name}.heatmaps/track{h.track}_frame{h.frame:06d}.png"
+            (folder / rel).parent.mkdir(exist_ok=True)
+            write_image_atomic(folder / rel, overlay(h.crop, h.cam), fsync=False)
+            meta["file"] = rel
+            written.append(folder / rel)
+        for suffix, data in ((".json", json.dumps(d, indent=2).encode()),
                              (".timeline.csv", timeline_csv(vs).encode()),
                              (".timeline.png", timeline_png(vs))):
             p = folder / f"{name}{suffix}"

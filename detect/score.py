@@ -48,6 +48,18 @@ class TrackScore:
 
 
 @dataclass
+class Heatmap:
+    """Grad-CAM of one of a track's most suspicious frames (detect.explain)."""
+    track: int
+    frame: int
+    time: float
+    prob: float
+    crop: np.ndarray                # RGB uint8, the detector's crop
+    matrix: np.ndarray              # 2x3: frame px -> crop px
+    cam: np.ndarray                 # float32 in [0, 1], the crop's size
+
+
+@dataclass
 class VideoScore:
     path: str
     frames_total: int
@@ -61,13 +73,20 @@ class VideoScore:
     timeline: List[FrameScore]
     seconds: float = 0.0
     warnings: List[str] = field(default_factory=list)
+    heatmaps: List[Heatmap] = field(default_factory=list, repr=False)
 
     @property
     def verdict(self) -> str:
         return "fake" if self.fake else "real"
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        maps, self.heatmaps = self.heatmaps, []     # pixels are no JSON: the report writes them as PNGs
+        try:
+            d = asdict(self)
+        finally:
+            self.heatmaps = maps
+        d["heatmaps"] = [{"track": h.track, "frame": h.frame, "time": h.time, "prob": round(h.prob, 6),
+                          "crop_matrix": np.round(h.matrix, 6).tolist()} for h in maps]
         d["verdict"] = self.verdict
         d["seconds"] = round(self.seconds, 3)
         return d
@@ -75,34 +94,42 @@ class VideoScore:
 
 def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = DEFAULT_RULE,
                 batch_size: int = 32, min_track_share: float = 0.1,
-                progress: Optional[Callable[[int, int], None]] = None) -> VideoScore:
-    """Score one video. `frames` evenly spaced frames (0 = every frame)."""
+                progress: Optional[Callable[[int, int], None]] = None, heatmaps: int = 0) -> VideoScore:
+    """Score one video. `frames` evenly spaced frames (0 = every frame); `heatmaps`: Grad-CAM of each
+    track's that many most suspicious frames."""
     t0 = time.perf_counter()
     if rule not in RULES:
         raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
-    if frames < 0 or batch_size < 1:
-        raise InputError("--frames must be >= 0 and --batch-size >= 1")
+    if frames < 0 or batch_size < 1 or heatmaps < 0:
+        raise InputError("--frames and --heatmaps must be >= 0 and --batch-size >= 1")
     video = Path(video)
     info = probe(video)
     pick = evenly_spaced(range(max(info.frames, 1)), frames)
     cfg = detector.config
     timeline: List[FrameScore] = []
-    pending: list = []              # (FaceScore, crop) waiting for a batch
+    pending: list = []              # (FaceScore, crop, FrameScore) waiting for a batch
+    suspects: Dict[int, list] = {}  # track -> its `heatmaps` most suspicious (prob, frame, time, crop)
 
     def flush() -> None:
         if pending:
-            probs = detector.predict([c for _, c in pending], batch_size)
-            for (fs, _), p in zip(pending, probs):
+            probs = detector.predict([c.rgb for _, c, _ in pending], batch_size)
+            for (fs, crop, fr), p in zip(pending, probs):
                 fs.prob = float(p)
+                if heatmaps:
+                    top = suspects.setdefault(fs.track, [])
+                    top.append((fs.prob, fr.index, fr.time, crop))
+                    top.sort(key=lambda t: -t[0])
+                    del top[heatmaps:]
             pending.clear()
 
     for ff in track_faces(video, pick):
-        faces = []
+        faces: List[FaceScore] = []
+        frame = FrameScore(ff.frame.index, round(ff.frame.time, 4), faces, None)
         for f in ff.faces:
             fs = FaceScore(f.track, [round(v, 1) for v in f.box], math.nan)
-            pending.append((fs, crop_face(ff.frame.rgb, f.box, None, cfg.crop_scale, cfg.crop_size).rgb))
+            pending.append((fs, crop_face(ff.frame.rgb, f.box, None, cfg.crop_scale, cfg.crop_size), frame))
             faces.append(fs)
-        timeline.append(FrameScore(ff.frame.index, round(ff.frame.time, 4), faces, None))
+        timeline.append(frame)
         if len(pending) >= batch_size:
             flush()
         if progress:
@@ -128,5 +155,12 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
             t.decisive = True
         warnings.append("every face track is short; all of them decide the verdict")
     score = max(t.score for t in tracks if t.decisive)
+    maps: List[Heatmap] = []
+    picked = [s for tid in sorted(suspects) for s in suspects[tid]]
+    if picked:
+        from .explain import gradcam
+        cams = gradcam(detector, [c.rgb for *_, c in picked], batch_size)
+        tids = [tid for tid in sorted(suspects) for _ in suspects[tid]]
+        maps = [Heatmap(tid, fi, t, p, c.rgb, c.matrix, cam) for tid, (p, fi, t, c), cam in zip(tids, picked, cams)]
     return VideoScore(str(video), info.frames, len(timeline), info.fps, rule, detector.threshold, round(score, 6),
-                      score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings)
+                      score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings, maps)

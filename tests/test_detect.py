@@ -310,7 +310,16 @@ def test_score_timeline_report_and_exit_codes(det, world, tmp_path, capsys):
     assert rows[0].startswith("frame,time,track,prob") and len(rows) >= 6
     png = cv2.imread(str(rep / f"{stem}.timeline.png"))
     assert png is not None and png.shape[1] > 400
-    assert json.loads((rep / f"{stem}.json").read_text())["verdict"] in ("real", "fake")
+    doc = json.loads((rep / f"{stem}.json").read_text())
+    assert doc["verdict"] in ("real", "fake")
+    # Grad-CAM of each track's (up to) 3 most suspicious frames: the crop beside its heatmap
+    tracks = {t["track"]: t["frames"] for t in doc["tracks"]}
+    assert sorted(h["track"] for h in doc["heatmaps"]) == sorted(t for t, n in tracks.items() for _ in range(min(3, n)))
+    for h in doc["heatmaps"]:
+        probs = [f["prob"] for fr in doc["timeline"] for f in fr["faces"] if f["track"] == h["track"]]
+        assert h["prob"] >= sorted(probs)[-min(3, len(probs))] - 1e-6        # among the track's top 3
+        img = cv2.imread(str(rep / h["file"]))
+        assert img.shape[1] == 2 * img.shape[0] and len(h["crop_matrix"]) == 2
     # exit codes follow the verdict: everything fake above threshold 0, nothing fake above 1.01
     always = _with_threshold(det[0], tmp_path / "always", 0.0)
     never = _with_threshold(det[0], tmp_path / "never", 1.01)
@@ -344,6 +353,8 @@ def test_bad_inputs_exit_2_with_one_line(det, ds, world, tmp_path, capsys):
         ("detect", "score", str(world["real"]["grace"]), "-d", str(bad_cfg)),
         ("detect", "score", str(world["real"]["grace"]), "-d", str(ds[0])),
         ("detect", "score", str(world["real"]["grace"]), "-d", str(det[0]), "--rule", "vote"),
+        ("detect", "score", str(world["real"]["grace"]), "-d", str(det[0]), "--report", str(tmp_path / "r"),
+         "--heatmaps", "-1"),
         ("detect", "dataset", "--real", str(photo), "-o", str(tmp_path / "x")),
         ("detect", "dataset", "-o", str(tmp_path / "y")),
         ("detect", "train", str(tmp_path), "-o", str(tmp_path / "z")),
@@ -354,6 +365,7 @@ def test_bad_inputs_exit_2_with_one_line(det, ds, world, tmp_path, capsys):
         assert _cli(*args) == 2, args
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and len(err.splitlines()) == 1 and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "r").exists()
     with pytest.raises(InputError, match="unknown timm architecture"):
         from detect.model import create_model
 
@@ -373,3 +385,64 @@ def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path):
         r = subprocess.run([VERISWAP, "detect", *args], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.startswith("error:") and msg in r.stderr and r.stderr.count("\n") == 1, (args, repr(r.stderr))
+
+
+
+def test_heatmaps_point_at_the_manipulated_region():
+    # a detector trained to spot a localized edit (the mouth re-coloured, on real faces shifted and
+    # re-lit at random) must show that region in its Grad-CAM, and not another of the same size
+    import types
+
+    import torch
+
+    from detect.explain import gradcam, overlay
+    from detect.model import create_model, preprocess
+    from swap.faces import FaceAnalyzer
+    from swap.samples import load_photo
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    size, mean, std = 96, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    fa = FaceAnalyzer()
+    faces = [(f.crop, f.landmarks_crop) for name in ("astronaut", "grace_hopper")
+             for im in (load_photo(name), load_photo(name)[:, ::-1].copy()) for f in fa.analyze(im, size=size)[:1]]
+
+    def box(pts, pad=3):
+        (x0, y0), (x1, y1) = pts.min(0).astype(int) - pad, pts.max(0).astype(int) + pad
+        return max(x0, 0), max(y0, 0), x1, y1
+
+    def sample(fake):
+        crop, lm = faces[rng.integers(len(faces))]
+        img = crop.copy()
+        if fake:
+            x0, y0, x1, y1 = box(lm[48:68])
+            img[y0:y1, x0:x1] = np.clip(img[y0:y1, x0:x1] * np.float32([1.25, 0.85, 0.85]), 0, 255)
+        shift = rng.integers(-6, 7, 2)
+        img = cv2.warpAffine(img, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (size, size),
+                             borderMode=cv2.BORDER_REPLICATE)
+        return np.clip(img * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8), lm + shift
+
+    model = create_model("resnet10t")
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    for _ in range(70):
+        ys = rng.integers(0, 2, 32)
+        x = preprocess([sample(bool(y))[0] for y in ys], size, mean, std)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x).view(-1), torch.tensor(ys).float())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    det = types.SimpleNamespace(model=model, device=torch.device("cpu"),
+                                config=types.SimpleNamespace(input_size=size, mean=mean, std=std, arch="resnet10t"))
+    fakes = [sample(True) for _ in range(16)]
+    cams = gradcam(det, [f[0] for f in fakes])
+    assert cams.shape == (16, size, size) and cams.min() >= 0 and np.allclose(cams.max((1, 2)), 1)
+    mouth, brow = [], []
+    for (img, lm), cam in zip(fakes, cams):
+        for pts, out in ((lm[48:68], mouth), (lm[17:27], brow)):     # the edit vs a region it never touches
+            x0, y0, x1, y1 = box(pts)
+            out.append(cam[y0:y1, x0:x1].sum() / cam.sum() / ((y1 - y0) * (x1 - x0) / size ** 2))
+    assert np.mean(mouth) > 1.8, mouth           # measured 3.0x its area share
+    assert np.mean(mouth) > 2 * np.mean(brow), (mouth, brow)
+    pic = overlay(fakes[0][0], cams[0])
+    assert pic.shape == (size, 2 * size, 3) and np.array_equal(pic[:, :size], fakes[0][0])
