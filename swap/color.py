@@ -68,6 +68,22 @@ def _hist(swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.nda
     return out
 
 
+@register_color("seamless")
+def _seamless(swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """faceswap's seamless-clone: Poisson blending (OpenCV's seamlessClone). Inside the mask the result keeps
+    the swapped face's gradients (its detail) while its values are solved to meet the original crop at the
+    mask's edge, so lighting and skin tone follow the target scene with no seam."""
+    if mask.sum() < 16:
+        return swapped
+    pad = 8     # seamlessClone wants the mask clear of the border: pad, clone, crop back
+    src = cv2.copyMakeBorder(swapped, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    dst = cv2.copyMakeBorder(original, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    m = cv2.copyMakeBorder(mask.astype(np.uint8) * 255, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    x, y, w, h = cv2.boundingRect(m)
+    out = cv2.seamlessClone(src, dst, m, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
+    return out[pad:-pad, pad:-pad]
+
+
 def color_transfer(name: str, swapped: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
     from .errors import InputError
 

@@ -16,7 +16,7 @@ def convert_command(
     out: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4/.mov), C2PA-signed."),
     direction: str = typer.Option("a2b", "--direction", help="a2b: faces of A become B; b2a: the reverse."),
     alignments: Optional[Path] = typer.Option(None, "--alignments", help="Alignments file from `veriswap extract` (default: extract now)."),
-    color: str = typer.Option("avg", "--color", help="Colour matching: avg | lab | hist | none."),
+    color: str = typer.Option("avg", "--color", help="Colour matching: avg | lab | hist | seamless (Poisson) | none."),
     mask: str = typer.Option("hull", "--mask", help="hull (landmarks) | learned (hq models' mask head)."),
     erode: float = typer.Option(0.03, "--erode", help="Mask erosion, fraction of face size."),
     blur: float = typer.Option(0.06, "--blur", help="Mask feather, fraction of face size."),
