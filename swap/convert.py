@@ -44,6 +44,7 @@ class ConvertSettings:
     mask: str = "hull"
     erode: float = 0.03             # mask erosion, fraction of face size
     blur: float = 0.06              # mask feather, fraction of face size
+    sharpen: float = 0.0            # unsharp-mask amount on the swapped face (the decoders' output is soft; 0: off)
     max_distance: Optional[float] = 0.6   # swap only faces this close to the source identity (None: all)
     crf: int = 18
     device: str = "auto"
@@ -82,6 +83,16 @@ def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tupl
     if rec is None:
         raise InputError(f"{alignments} holds no faces of {video.name} (extract it first, or omit --alignments)")
     return rec, int(aln.settings.get("every", 1))
+
+
+def sharpen(face: np.ndarray, amount: float) -> np.ndarray:
+    """Unsharp mask (faceswap's convert sharpening): face + amount * (face - gaussian blur), the blur's
+    sigma 0.6% of the crop (about 1.5 px at 256), so only the fine detail the decoder smoothed is lifted."""
+    if amount <= 0:
+        return face
+    f = face.astype(np.float32)
+    soft = cv2.GaussianBlur(f, (0, 0), max(0.5, 0.006 * face.shape[0]))
+    return np.clip(f + amount * (f - soft) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _paste(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, inv: np.ndarray) -> np.ndarray:
@@ -127,6 +138,8 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
         raise InputError("--direction must be a2b or b2a")
     if s.batch_size < 1:
         raise InputError("--batch-size must be >= 1")
+    if not 0 <= s.sharpen <= 5:
+        raise InputError(f"--sharpen must be between 0 and 5, got {s.sharpen}")
     if s.color not in COLOR_TRANSFERS:
         raise InputError(f"unknown --color {s.color!r}; choose from {', '.join(COLOR_TRANSFERS)}")
     if s.mask not in MASKS:
@@ -179,7 +192,7 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                     pts = f.landmarks_array() @ mtx[:, :2].T + mtx[:, 2]
                     margin = int(round(f.size * (1 - cov) / 2))
                     mask = face_mask(s.mask, pts, f.size, learned, margin, s.erode, s.blur)
-                    swapped = color_transfer(s.color, swapped, crop, mask > 0.5)
+                    swapped = sharpen(color_transfer(s.color, swapped, crop, mask > 0.5), s.sharpen)
                     m = _paste(rgb, swapped, mask, cv2.invertAffineTransform(mtx))
                     np.maximum(applied, m, out=applied)
                     faces_lab.append({"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,

@@ -20,6 +20,8 @@ def convert_command(
     mask: str = typer.Option("hull", "--mask", help="hull (landmarks) | learned (hq models' mask head)."),
     erode: float = typer.Option(0.03, "--erode", help="Mask erosion, fraction of face size."),
     blur: float = typer.Option(0.06, "--blur", help="Mask feather, fraction of face size."),
+    sharpen: float = typer.Option(0.0, "--sharpen", help="Unsharp-mask amount on the swapped face, 0-5 (0: off; "
+                                  "1 lifts the detail the decoder smoothed)."),
     max_distance: float = typer.Option(0.6, "--max-distance", help="Swap only faces this close to the source identity."),
     all_faces: bool = typer.Option(False, "--all-faces", help="Swap every face, whoever it is."),
     labels_dir: Optional[Path] = typer.Option(None, "--labels-dir", help="Labels + masks folder (default: OUT.labels/ beside OUT)."),
@@ -37,7 +39,7 @@ def convert_command(
     from .progress import progress_bar
 
     existing_paths([video, model_dir] + ([alignments] if alignments else []))
-    settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur,
+    settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur, sharpen=sharpen,
                                max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
                                key_dir=str(key) if key else None)
     with progress_bar(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
