@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from .c2pa_sign import SIGN_LABEL, SIGNABLE, SWAP_LABEL
 from .errors import ProvenanceError
+from .revocation import find_revoked, load_revocations
 
 REPORT_VERSION = 1
 AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia",
@@ -130,12 +131,15 @@ def _error_state(path: Path, e: c2pa.C2paError) -> Optional[VerifyReport]:
                         failures=[Finding("manifest.unreadable", f"the manifest is corrupt: {msg}", msg)])
 
 
-def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path, bytes]] = ()) -> VerifyReport:
-    """Validate `path`'s C2PA manifest; `trust_anchors` are root certificates (PEM paths or text)."""
+def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path, bytes]] = (),
+                revoked: Iterable[Union[str, Path]] = ()) -> VerifyReport:
+    """Validate `path`'s C2PA manifest; `trust_anchors` are root certificates (PEM paths or text), `revoked`
+    CRL or certificate files whose certificates no longer vouch for anything (provenance.revocation)."""
     path = Path(path)
     if not path.is_file():
         raise ProvenanceError(f"no such file: {path}")
     anchors = [_load_anchor(a) for a in trust_anchors]
+    deny = load_revocations(revoked)
     fmt = SIGNABLE.get(path.suffix.lower())  # None lets c2pa detect the type from the bytes
     ctx = None
     try:
@@ -153,6 +157,11 @@ def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path,
             ctx.close()
     report = _report(path, store, state, results)
     report.trust_anchors = len(anchors)
+    hit = find_revoked(report.issuer, report.cert_serial, deny)
+    if hit is not None:
+        report.failures.append(Finding("signingCredential.revoked",
+                                       f"{CODE_WORDS['signingCredential.revoked']} (listed in {hit.source})"))
+        report.state = "invalid"
     return report
 
 

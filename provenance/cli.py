@@ -115,12 +115,14 @@ def verify(
     file: Path = typer.Argument(..., help="File to verify."),
     trust_anchor: List[Path] = typer.Option([], "--trust-anchor", help="Root certificate PEM to trust "
                                             "(repeatable)."),
+    revoked: List[Path] = typer.Option([], "--revoked", help="CRL (PEM/DER) or PEM certificates of revoked "
+                                       "signers (repeatable): a file they signed is invalid."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Read and validate FILE's C2PA manifest. Exit 0 trusted; 1 invalid, untrusted or no manifest."""
     from .c2pa_verify import verify_file
 
-    r = verify_file(file, trust_anchor)
+    r = verify_file(file, trust_anchor, revoked)
     if as_json:
         typer.echo(r.to_json())
         raise typer.Exit(r.exit_code)

@@ -149,6 +149,56 @@ def test_valid_but_untrusted_without_anchor_and_with_wrong_anchor(swapped, tmp_p
     assert r2.trust_anchors == 1
 
 
+def test_revoked_signer_is_invalid_from_a_crl_or_its_certificate(swapped, ident, tmp_path):
+    from provenance.revocation import Revoked, find_revoked, load_revocations
+
+    out, _, _ = swapped
+    anchor = ident.key_dir / keys.ROOT_CERT
+    signer = keys.load_certificates(ident.key_dir / keys.SIGNER_CERT)[0]
+    root_cert = keys.load_certificates(anchor)[0]
+    root_key = keys.load_private_key(ident.key_dir / keys.ROOT_KEY)
+
+    def crl(serials, der=False):
+        now = dt.datetime.now(dt.timezone.utc)
+        b = x509.CertificateRevocationListBuilder().issuer_name(root_cert.subject) \
+            .last_update(now).next_update(now + dt.timedelta(days=7))
+        for n in serials:
+            b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(n)
+                                          .revocation_date(now).build())
+        c = b.sign(root_key, None)           # Ed25519: no separate hash
+        path = tmp_path / f"{len(serials)}{'.der' if der else '.pem'}"
+        path.write_bytes(c.public_bytes(serialization.Encoding.DER if der else serialization.Encoding.PEM))
+        return path
+
+    # the CA revokes the signer (PEM and DER CRLs), or the user lists the signer's certificate itself
+    for deny in (crl([12345, signer.serial_number]), crl([signer.serial_number], der=True),
+                 ident.key_dir / keys.SIGNER_CERT):
+        r = verify_file(out, [anchor], [deny])
+        assert (r.state, r.exit_code) == ("invalid", 1), deny
+        assert [f.code for f in r.failures] == ["signingCredential.revoked"] and str(deny) in r.failures[0].words
+    # a list that does not name this signer changes nothing; nor does another CA's certificate
+    assert verify_file(out, [anchor], [crl([12345])]).state == "trusted"
+    other = keys.generate_identity(tmp_path / "other")
+    assert verify_file(out, [anchor], [other.key_dir / keys.SIGNER_CERT]).state == "trusted"
+    # the same serial from another issuer is another certificate
+    r = verify_file(out, [anchor])
+    assert find_revoked(r.issuer, r.cert_serial, [Revoked("another CA", signer.serial_number, "x")]) is None
+    assert find_revoked(r.issuer, r.cert_serial, [Revoked(None, signer.serial_number, "x")]) is not None
+    assert load_revocations([ident.key_dir / keys.SIGNER_CERT])[0].issuer == r.issuer == "veriswap test"
+    # CLI: exit 1 and the reason; a file that is no list is exit 2 with one line
+    from swap.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["provenance", "verify", str(out), "--trust-anchor", str(anchor), "--revoked", str(crl([signer.serial_number]))])
+    assert e.value.code == 1
+    junk = tmp_path / "junk.crl"
+    junk.write_bytes(b"not a list")
+    with pytest.raises(ProvenanceError, match="not a CRL or PEM certificate"):
+        verify_file(out, [anchor], [junk])
+    with pytest.raises(SystemExit) as e:
+        main(["provenance", "verify", str(out), "--revoked", str(junk)])
+    assert e.value.code == 2
+
+
 def test_one_flipped_byte_is_invalid(swapped, ident, tmp_path):
     out, _, _ = swapped
     data = bytearray(out.read_bytes())
