@@ -81,6 +81,15 @@ class ClassicFaces:
         return t(warped), t(img), t(msk.astype(np.float32) / 255)
 
 
+def _one_thread_per_worker(_: int) -> None:
+    # many workers each with a full OpenCV/torch thread pool would oversubscribe the CPUs and slow the
+    # baseline down for nothing: one thread per worker process, as DataLoader pipelines are usually set up
+    import cv2
+    import torch
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
 def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads, precision="auto",
                 compile_mode=None, workers=1):
     import numpy as np
@@ -111,6 +120,7 @@ def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, f
             msks = fs.masks.cpu().permute(0, 2, 3, 1).numpy()
             ds = ClassicFaces(imgs, msks, tr.res, batch * (iters + warmup + 4))
             return iter(DataLoader(ds, batch_size=batch, num_workers=workers, persistent_workers=True,
+                                   worker_init_fn=_one_thread_per_worker,
                                    pin_memory=dev.type == "cuda", prefetch_factor=2))
         la_it, lb_it = loader(tr.a), loader(tr.b)
         model = tr.model
