@@ -772,7 +772,7 @@ def print_summary(result: DemoResult, console) -> None:
                      f" --key {d['keys']['tag_key']}")
     if "detect" in d:
         files.append(f"  try      veriswap detect score {d['convert']['output']} -d {d['detect']['detector']}"
-                     f" --report {Path(result.out_dir) / 'detect' / 'report'}")
+                     f" --report {Path(result.out_dir) / 'detect' / 'report'}   (timeline + Grad-CAM heatmaps)")
     files.append(f"summary    {Path(result.out_dir) / SUMMARY_FILE}  (re-run to resume; --time-limit to train longer)")
     for line in files:
         console.print(line, highlight=False, soft_wrap=True)
