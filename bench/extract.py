@@ -374,6 +374,7 @@ def make_long_clip(cache: Path, minutes: float, size: Tuple[int, int], fps: int 
     path = cache / f"long_{size[0]}x{size[1]}_{minutes:g}min.mp4"
     if path.is_file():
         return path
+    cache.mkdir(parents=True, exist_ok=True)   # a fresh clone has no bench_out/ yet
     n = int(round(minutes * 60 * fps))
     print(f"generating {path} ({n} frames; cached for later runs)...", flush=True)
     photo = load_photo("astronaut")

@@ -159,8 +159,13 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
     picked = [s for tid in sorted(suspects) for s in suspects[tid]]
     if picked:
         from .explain import gradcam
-        cams = gradcam(detector, [c.rgb for *_, c in picked], batch_size)
-        tids = [tid for tid in sorted(suspects) for _ in suspects[tid]]
-        maps = [Heatmap(tid, fi, t, p, c.rgb, c.matrix, cam) for tid, (p, fi, t, c), cam in zip(tids, picked, cams)]
+        try:
+            cams = gradcam(detector, [c.rgb for *_, c in picked], batch_size)
+        except InputError as e:     # e.g. a ViT: the verdict stands, only the maps are missing
+            warnings.append(f"no heatmaps: {e}")
+        else:
+            tids = [tid for tid in sorted(suspects) for _ in suspects[tid]]
+            maps = [Heatmap(tid, fi, t, p, c.rgb, c.matrix, cam)
+                    for tid, (p, fi, t, c), cam in zip(tids, picked, cams)]
     return VideoScore(str(video), info.frames, len(timeline), info.fps, rule, detector.threshold, round(score, 6),
                       score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings, maps)

@@ -446,3 +446,8 @@ def test_heatmaps_point_at_the_manipulated_region():
     assert np.mean(mouth) > 2 * np.mean(brow), (mouth, brow)
     pic = overlay(fakes[0][0], cams[0])
     assert pic.shape == (size, 2 * size, 3) and np.array_equal(pic[:, :size], fakes[0][0])
+    # a ViT has no spatial feature map: a clear error (score then keeps its verdict and warns)
+    vit = types.SimpleNamespace(model=create_model("vit_tiny_patch16_224").eval(), device=torch.device("cpu"),
+                                config=types.SimpleNamespace(input_size=224, mean=mean, std=std, arch="vit_tiny"))
+    with pytest.raises(InputError, match="convolutional"):
+        gradcam(vit, [fakes[0][0]])
