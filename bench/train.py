@@ -312,17 +312,23 @@ def main():
     isa = cpu_bf16_isa()
     print(f"machine: {cpu}, {os.cpu_count()} CPUs (bf16 unit: {isa or 'none, emulated'}), "
           f"torch threads {a.threads}, device {a.device}")
+
+    def child_args(m):   # what every child of either mode needs
+        return ["--_faces", os.pathsep.join(faces), "--models", m, "--batch", str(a.batch),
+                "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads)]
+
+    def label(m):
+        return f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"
+
     if a.convergence:
         print(f"convergence: {a.convergence} iterations, batch {a.batch} per identity, seed 0, fp32 vs {a.precision}")
         conv = {}
         for m in a.models.split(","):
             runs = []
             for prec, seed in [("fp32", 0), (a.precision, 0)] + [("fp32", 1)] * a.spread:
-                runs.append(_child(["--_converge", prec, "--seed", str(seed), "--_faces", os.pathsep.join(faces),
-                                    "--models", m, "--batch", str(a.batch), "--convergence", str(a.convergence),
-                                    "--hq-resolution", str(a.hq_resolution), "--device", a.device,
-                                    "--threads", str(a.threads)], f"convergence {m} {prec}"))
-            conv[f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"] = runs
+                runs.append(_child(["--_converge", prec, "--seed", str(seed), "--convergence", str(a.convergence)]
+                                   + child_args(m), f"convergence {m} {prec}"))
+            conv[label(m)] = runs
         if a.json_out:
             Path(a.json_out).write_text(json.dumps(conv))
         report_convergence(conv)
@@ -335,10 +341,8 @@ def main():
     for m in a.models.split(","):
         for rep in range(a.repeats):
             for v in ("baseline", "ours"):
-                args = ["--_variant", v, "--_faces", os.pathsep.join(faces), "--models", m,
-                        "--batch", str(a.batch), "--iters", str(a.iters), "--warmup", str(a.warmup),
-                        "--hq-resolution", str(a.hq_resolution), "--device", a.device, "--threads", str(a.threads),
-                        "--precision", a.precision, "--workers", str(workers)] + (["--compile", a.compile] if a.compile else [])
+                args = ["--_variant", v, "--iters", str(a.iters), "--warmup", str(a.warmup), "--precision", a.precision,
+                        "--workers", str(workers)] + child_args(m) + (["--compile", a.compile] if a.compile else [])
                 r = _child(args, f"{v} {m}")
                 results.setdefault((m, v), []).append(r)
                 # each run as it ends: a run cut short by a time limit still leaves these
@@ -351,7 +355,7 @@ def main():
     print(f"{'model':10s} {'variant':9s} {'examples/s':>11s} {'peak MiB':>9s} {'ratio':>6s}  extra")
     for m in a.models.split(","):
         b, o = median(results[(m, "baseline")]), median(results[(m, "ours")])
-        res = f"{m}@{a.hq_resolution}" if m == "hq" else f"{m}@64"
+        res = label(m)
         print(f"{res:10s} {'baseline':9s} {b['examples_per_s']:11.2f} {b['peak_mib']:9.0f} {'1.00':>6s}")
         extra = o["precision"] + (", channels_last" if o["channels_last"] else "") + \
             (f", torch.compile {o['compile_mode']}" if o.get("compile_mode") else "")

@@ -33,16 +33,15 @@ def gradcam(detector: Detector, crops: Sequence[np.ndarray], batch_size: int = 1
             feats = model.forward_features(x)
             if feats.ndim != 4:
                 raise InputError(f"heatmaps need a convolutional detector; {c.arch} has no spatial feature map")
-            feats.retain_grad()
             logit = model.forward_head(feats).float().view(-1)
-            model.zero_grad(set_to_none=True)
-            logit.sum().backward()     # crops are independent in eval mode: each gets its own gradient
-        weights = feats.grad.mean(dim=(2, 3), keepdim=True)
+            # the gradient w.r.t. the feature map only: back through the head, not the backbone's weights;
+            # crops are independent in eval mode, so summing gives each its own gradient
+            (grad,) = torch.autograd.grad(logit.sum(), feats)
+        weights = grad.mean(dim=(2, 3), keepdim=True)
         cam = F.relu((weights * feats).sum(1, keepdim=True)).detach().float()
         cam = F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
         top = cam.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
         out.append((cam / top).cpu().numpy())
-    model.zero_grad(set_to_none=True)
     return np.concatenate(out).astype(np.float32)
 
 

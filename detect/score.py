@@ -156,7 +156,7 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
         warnings.append("every face track is short; all of them decide the verdict")
     score = max(t.score for t in tracks if t.decisive)
     maps: List[Heatmap] = []
-    picked = [s for tid in sorted(suspects) for s in suspects[tid]]
+    picked = [(tid, *s) for tid in sorted(suspects) for s in suspects[tid]]   # (track, prob, frame, time, crop)
     if picked:
         from .explain import gradcam
         try:
@@ -164,8 +164,6 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
         except InputError as e:     # e.g. a ViT: the verdict stands, only the maps are missing
             warnings.append(f"no heatmaps: {e}")
         else:
-            tids = [tid for tid in sorted(suspects) for _ in suspects[tid]]
-            maps = [Heatmap(tid, fi, t, p, c.rgb, c.matrix, cam)
-                    for tid, (p, fi, t, c), cam in zip(tids, picked, cams)]
+            maps = [Heatmap(tid, fi, t, p, c.rgb, c.matrix, cam) for (tid, p, fi, t, c), cam in zip(picked, cams)]
     return VideoScore(str(video), info.frames, len(timeline), info.fps, rule, detector.threshold, round(score, 6),
                       score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings, maps)

@@ -326,7 +326,7 @@ class Trainer:
         """One optimisation step. Returns its losses [face A, face B(, mask A, mask B)] as a tensor left on
         the device: nothing is read back, so on CUDA Python queues the next step while this one runs."""
         self.model.train()
-        if self.compiled and hasattr(torch, "compiler"):
+        if self.compiled:
             torch.compiler.cudagraph_mark_step_begin()   # last step's CUDA-graph outputs may be reused
         self.opt.zero_grad(set_to_none=True)
         wa, ta, ma = self._sample(self.a)
@@ -364,7 +364,8 @@ class Trainer:
                 if self.scaler.is_enabled() and self._nonfinite < 10:
                     continue
                 self._flush_rows()
-                raise self._diverged(f"the loss became {v[0] if not math.isfinite(v[0]) else v[1]} at iteration {it}")
+                bad = next(x for x in v if not math.isfinite(x))   # a mask loss can be the one
+                raise self._diverged(f"the loss became {bad} at iteration {it}")
             self._nonfinite = 0
             row = self.loss_row(it, v)
             row["elapsed"] = el
