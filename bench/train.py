@@ -204,8 +204,8 @@ def run_convergence(model_name, model_opts, batch, iters, device, faces, threads
     with torch.no_grad():
         for _ in range(4):
             total = 0.0
-            for fs, side in ((tr.a, "a"), (tr.b, "b")):
-                w, t, m = tr._sample(fs)
+            for fs, other, side in ((tr.a, tr.b, "a"), (tr.b, tr.a, "b")):
+                w, t, m = tr._sample(fs, other, side)
                 face, mask = model(w.float(), decoder=side)
                 total += float(reconstruction_loss(face.float(), t, m, cfg.loss,
                                                    None if mask is None else mask.float())["face"])

@@ -53,6 +53,12 @@ def train_command(
     eye_weight: float = typer.Option(3.0, "--eye-weight"),
     mouth_weight: float = typer.Option(2.0, "--mouth-weight"),
     coverage: float = typer.Option(1.0, "--coverage", help="Central share of the aligned crop the model sees."),
+    no_warp: bool = typer.Option(False, "--no-warp", help="No random warp of the input (this run): sharpens "
+                                 "detail late in training, as faceswap/DeepFaceLab users do."),
+    warp_to_landmarks: bool = typer.Option(False, "--warp-to-landmarks", help="Warp each input to the landmarks "
+                                           "of a similar face of the other identity instead of randomly."),
+    no_flip: bool = typer.Option(False, "--no-flip", help="No random horizontal flips (asymmetric faces)."),
+    no_color_aug: bool = typer.Option(False, "--no-color-aug", help="No L*a*b lightness/colour jitter."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on CUDA, bf16 on CPUs with AMX or AVX512-BF16, else fp32)."),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the training step."),
@@ -79,11 +85,13 @@ def train_command(
         raise InputError("--batch-size must be >= 1, --save-every/--preview-every/--snapshot-every >= 0")
     if not 0.3 <= coverage <= 1.0:
         raise InputError("--coverage must be between 0.3 and 1.0")
+    if no_warp and warp_to_landmarks:
+        raise InputError("--no-warp and --warp-to-landmarks contradict each other: pick one")
     for p in (faces_a, faces_b):
         if not p.is_dir():
             raise InputError(f"faces folder not found: {p}")
 
-    from .train import LossConfig, TrainConfig, train
+    from .train import AugmentConfig, LossConfig, TrainConfig, train
 
     opts = {k: v for k, v in {"resolution": resolution, "ae_dims": ae_dims, "e_dims": e_dims,
                                 "d_dims": d_dims}.items() if v is not None}
@@ -95,6 +103,9 @@ def train_command(
                       timelapse=timelapse, lr=lr,
                       loss=LossConfig(ssim=ssim_weight, l1=l1_weight, mse=mse_weight, mask=mask_weight, eyes=eye_weight,
                                       mouth=mouth_weight),
+                      augment=AugmentConfig(warp=not no_warp, warp_to_landmarks=warp_to_landmarks,
+                                            **({"flip": 0.0} if no_flip else {}),
+                                            **({"lightness": 0.0, "ab": 0.0} if no_color_aug else {})),
                       coverage=coverage, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
                       seed=seed,
                       identity_check=identity_check, threads=threads, progress=not no_progress)

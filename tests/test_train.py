@@ -88,6 +88,56 @@ def test_augmentation_is_identity_without_randomness(faces):
     assert torch.allclose(lab_to_rgb(rgb_to_lab(x)), x, atol=2e-3)
 
 
+def test_augmentation_options_no_warp_no_flip_no_colour(faces):
+    from swap.train.data import load_faces
+    fs = load_faces(faces[0], 64)
+    imgs, msks = fs.images[[0] * 8], fs.masks[[0] * 8]
+    ref = center_batch(imgs, 64, 1.0)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    warped, target, _ = augment_batch(imgs, msks, 64, AugmentConfig(warp=False), g())
+    assert torch.equal(warped, target)                          # --no-warp: the input is the target
+    _, target, _ = augment_batch(imgs, msks, 64, AugmentConfig(rotate=0, zoom=0, shift=0, lightness=0, ab=0), g())
+    mirrored = [bool((t - ref[0].flip(-1)).abs().mean() < 1e-4) for t in target]
+    assert 2 <= sum(mirrored) <= 6 and all(m or (t - ref[0]).abs().mean() < 1e-4 for m, t in zip(mirrored, target))
+    _, target, _ = augment_batch(imgs, msks, 64, AugmentConfig(rotate=0, zoom=0, shift=0, flip=0), g())
+    assert (target - ref).abs().amax() > 0.05                   # colour jitter on ...
+    _, target, _ = augment_batch(imgs, msks, 64, AugmentConfig(rotate=0, zoom=0, shift=0, flip=0, lightness=0, ab=0), g())
+    assert torch.allclose(target, ref, atol=1e-5)               # ... and off (--no-flip --no-color-aug)
+
+
+def test_warp_to_landmarks_gives_the_input_the_other_faces_shape(faces):
+    """dlib's landmarks on the warped astronaut sit where Grace Hopper's are; the target keeps her own."""
+    from swap import faces as F
+    from swap.train.data import load_faces
+    a, b = load_faces(faces[0], 128), load_faces(faces[1], 128)
+    cfg = AugmentConfig(rotate=0, zoom=0, shift=0, flip=0, lightness=0, ab=0, warp_to_landmarks=True)
+    warped, target, _ = augment_batch(a.images[:1], a.masks[:1], 128, cfg, torch.Generator().manual_seed(0),
+                                      (a.landmarks[:1], b.landmarks[:1]))
+    to_px = lambda t: (t.numpy() + 1) / 2 * 128 - 0.5  # noqa: E731
+    la, lb = to_px(a.landmarks[0]), to_px(b.landmarks[0])
+    u8 = lambda t: np.ascontiguousarray((t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))  # noqa: E731
+    box = (8, 8, 120, 120)                                      # the face fills an aligned crop
+    dist = lambda p, q: float(np.linalg.norm(p - q, axis=1).mean())  # noqa: E731
+    on_warped, on_target = F.landmarks(u8(warped[0]), box), F.landmarks(u8(target[0]), box)
+    assert dist(on_warped, lb) < 0.5 * dist(la, lb), (dist(on_warped, lb), dist(la, lb))
+    assert dist(on_target, la) < 0.5 * dist(la, lb)
+    with pytest.raises(ValueError):                             # the loop always passes the landmarks
+        augment_batch(a.images[:1], a.masks[:1], 128, cfg, torch.Generator())
+
+
+def test_cli_augmentation_flags_train_and_are_recorded(faces, tmp_path):
+    from swap.cli import main
+    md = tmp_path / "m"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(md), "--model", "hq",
+              "--resolution", "64", "--e-dims", "16", "--ae-dims", "64", "--d-dims", "16", "-b", "2", "-n", "2",
+              "--warp-to-landmarks", "--no-flip", "--no-color-aug", "--no-identity-check", "--no-progress"])
+    assert e.value.code == 0
+    aug = json.loads((md / "config.json").read_text())["training"]["augment"]
+    assert aug["warp_to_landmarks"] is True and aug["flip"] == 0 and aug["lightness"] == 0 and aug["ab"] == 0
+    assert len(read_loss(md)) == 2
+
+
 def test_short_run_loss_falls_and_writes_outputs(faces, tmp_path):
     md = tmp_path / "m"
     s = train(tiny_cfg(faces, md, iterations=60, preview_every=30, save_every=30, identity_check=True))
@@ -464,7 +514,9 @@ def test_time_limit_and_cli_argument_errors(faces, tmp_path):
                  ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
                   "-n", "1", "--lr", "0"],
                  ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
-                  "-n", "1", "--compile-mode", "fastest"]):
+                  "-n", "1", "--compile-mode", "fastest"],
+                 ["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
+                  "-n", "1", "--no-warp", "--warp-to-landmarks"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2, argv

@@ -3,12 +3,16 @@
 Per sample: L*a*b colour jitter (lightness +-30%, a/b +-8%), random affine (rotate +-10 deg, zoom +-5%,
 shift +-5%), horizontal flip 50%; the *input* additionally gets a random warp of a 5x5 control grid
 (sigma 5/256 of the size), the *target* and its masks only the affine (faceswap's recipe).
+
+Options as in faceswap/DeepFaceLab: no warp (the input is the target: sharpens a trained model), no flip,
+no colour jitter, and warp-to-landmarks (instead of the random warp, the input is bent with a thin-plate
+spline so its landmarks sit where a similar face of the *other* identity has them).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +29,8 @@ class AugmentConfig:
     lightness: float = 0.30
     ab: float = 0.08
     coverage: float = 1.0
+    warp: bool = True                  # False: the input is the (affine-only) target
+    warp_to_landmarks: bool = False    # replace the random warp by a warp to the other identity's landmarks
 
 
 # sRGB <-> CIE L*a*b (D65)
@@ -97,10 +103,42 @@ def random_warp_offsets(b: int, size: int, cfg: AugmentConfig, g: torch.Generato
     return off.permute(0, 2, 3, 1)
 
 
+_TPS_ANCHORS = torch.tensor([[-1, -1], [0, -1], [1, -1], [-1, 0], [1, 0], [-1, 1], [0, 1], [1, 1]], dtype=torch.float32)
+
+
+def _tps_kernel(d2: torch.Tensor) -> torch.Tensor:
+    return d2 * torch.log(d2.clamp_min(1e-12))     # r^2 log r^2: the thin-plate spline's radial basis
+
+
+def landmark_warp_field(src: torch.Tensor, dst: torch.Tensor, n: int = 32, reg: float = 1e-3) -> torch.Tensor:
+    """B,2,n,n displacement (normalized units) on an n x n grid over the crop: sampling at q + field(q)
+    reads the point of the source face that corresponds to q when the face has dst's shape (dst's landmarks
+    map to src's). src, dst: B,68,2 normalized landmarks. The crop's border (8 anchors) stays put; `reg`
+    keeps coinciding points (a closed mouth's inner lips) from making the system singular."""
+    b, dev = src.shape[0], src.device
+    anchors = _TPS_ANCHORS.to(dev).expand(b, -1, -1)
+    c = torch.cat([dst, anchors], 1)                                     # control points (B,K,2)
+    v = torch.cat([src - dst, torch.zeros_like(anchors)], 1)             # their displacements
+    k = c.shape[1]
+    K = _tps_kernel(torch.cdist(c, c) ** 2) + reg * torch.eye(k, device=dev)
+    P = torch.cat([torch.ones(b, k, 1, device=dev), c], 2)
+    A = torch.cat([torch.cat([K, P], 2), torch.cat([P.transpose(1, 2), torch.zeros(b, 3, 3, device=dev)], 2)], 1)
+    coef = torch.linalg.solve(A, torch.cat([v, torch.zeros(b, 3, 2, device=dev)], 1))   # B,K+3,2
+    t = torch.linspace(-1, 1, n, device=dev)
+    q = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(1, n * n, 2).expand(b, -1, -1)
+    U = _tps_kernel(torch.cdist(q, c) ** 2)
+    Pq = torch.cat([torch.ones(b, n * n, 1, device=dev), q], 2)
+    out = U @ coef[:, :k] + Pq @ coef[:, k:]                             # B,n*n,2
+    return out.transpose(1, 2).reshape(b, 2, n, n)
+
+
 def augment_batch(images: torch.Tensor, masks: torch.Tensor, size: int, cfg: AugmentConfig,
-                  g: torch.Generator, warp: bool = True) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  g: torch.Generator,
+                  landmarks: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """uint8 images (B,3,S,S) + uint8 masks (B,3,S,S) on the device -> float32 (warped input, target,
-    target masks), each B,C,size,size in [0, 1]."""
+    target masks), each B,C,size,size in [0, 1]. With cfg.warp_to_landmarks, `landmarks` = (the faces' own,
+    the partner faces') B,68,2 normalized landmarks."""
     b = images.shape[0]
     dev = images.device
     x = color_jitter(images.float() / 255.0, cfg, g)
@@ -109,11 +147,18 @@ def augment_batch(images: torch.Tensor, masks: torch.Tensor, size: int, cfg: Aug
     grid = F.affine_grid(theta, (b, 3, size, size), align_corners=False)
     out = F.grid_sample(both, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     target, tmask = out[:, :3], out[:, 3:]
-    if warp:
-        wgrid = grid + random_warp_offsets(b, size, cfg, g, dev)
-        warped = F.grid_sample(x, wgrid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    else:
+    if not cfg.warp:
         warped = target
+    else:
+        if cfg.warp_to_landmarks:
+            if landmarks is None:
+                raise ValueError("warp_to_landmarks needs the faces' and their partners' landmarks")
+            field = landmark_warp_field(*landmarks)
+            offsets = F.grid_sample(field, grid, mode="bilinear", padding_mode="border",
+                                    align_corners=True).permute(0, 2, 3, 1)
+        else:
+            offsets = random_warp_offsets(b, size, cfg, g, dev)
+        warped = F.grid_sample(x, grid + offsets, mode="bilinear", padding_mode="reflection", align_corners=False)
     return warped.clamp(0, 1), target.clamp(0, 1), tmask
 
 

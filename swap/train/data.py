@@ -25,12 +25,14 @@ class FaceSet:
     masks: torch.Tensor           # N,3,S,S uint8: face hull, eyes, mouth (0/255)
     files: List[str]
     centroid: Optional[np.ndarray]  # mean identity embedding (128,) or None
+    landmarks: Optional[torch.Tensor] = None   # N,68,2 float32 in grid_sample's normalized crop coords
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def to(self, device) -> "FaceSet":
-        return FaceSet(self.name, self.images.to(device), self.masks.to(device), self.files, self.centroid)
+        return FaceSet(self.name, self.images.to(device), self.masks.to(device), self.files, self.centroid,
+                       None if self.landmarks is None else self.landmarks.to(device))
 
 
 def _template_landmarks(size: int) -> np.ndarray:
@@ -92,7 +94,7 @@ def load_faces(folder: Path, size: int, coverage: float = 1.0, name: Optional[st
         except (OSError, ValueError, AttributeError) as e:
             raise InputError(f"unreadable {fj}: {e}") from e
     full = int(round(size / coverage))
-    imgs, masks, lms, embs, missing = [], [], {}, [], []
+    imgs, lms, embs, missing = [], {}, [], []
     for p in files:
         rgb = read_image(p)
         h, w = rgb.shape[:2]
@@ -112,8 +114,9 @@ def load_faces(folder: Path, size: int, coverage: float = 1.0, name: Optional[st
         imgs.append(cv2.resize(rgb, (full, full), interpolation=interp) if w != full else rgb)
     mean_lm = np.mean(list(lms.values()), 0) if lms else _template_landmarks(full)
     order = [p.name for p in files]
-    for n in order:
-        masks.append(region_masks(lms.get(n, mean_lm), full))
+    pts = np.stack([lms.get(n, mean_lm) for n in order]).astype(np.float32)
+    masks = [region_masks(lm, full) for lm in pts]
     images = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
     return FaceSet(name or folder.resolve().name, images, torch.from_numpy(np.stack(masks)), order,
-                   np.mean(embs, 0) if embs else None)
+                   np.mean(embs, 0) if embs else None,
+                   torch.from_numpy((pts + 0.5) / full * 2 - 1))   # pixel centres -> align_corners=False units

@@ -64,6 +64,15 @@ class TrainConfig:
 
 # ---- small helpers ------------------------------------------------------------------------------
 
+def nearest_shapes(mine: torch.Tensor, theirs: torch.Tensor, k: int = 10, chunk: int = 2048) -> torch.Tensor:
+    """N,min(k, M) indices of the faces in `theirs` whose 68 landmarks are closest to each face in `mine`
+    (in chunks: 20k x 20k faces would otherwise be a 1.6 GB distance matrix)."""
+    flat = theirs.reshape(len(theirs), -1)
+    k = min(k, len(theirs))
+    return torch.cat([torch.cdist(m.reshape(len(m), -1), flat).topk(k, largest=False).indices
+                      for m in mine.split(chunk)])
+
+
 class Diverged(InputError):
     """The loss or the weights went NaN/inf: training stops without saving them over the last good checkpoint."""
 
@@ -186,6 +195,10 @@ class Trainer:
 
         self.a = load_faces(Path(cfg.faces_a), self.res, self.coverage).to(self.device)
         self.b = load_faces(Path(cfg.faces_b), self.res, self.coverage).to(self.device)
+        # warp-to-landmarks partners: each face's closest-shaped faces of the other identity (faceswap: 10)
+        self.near = ({"a": nearest_shapes(self.a.landmarks, self.b.landmarks),
+                      "b": nearest_shapes(self.b.landmarks, self.a.landmarks)}
+                     if self.augcfg.warp and self.augcfg.warp_to_landmarks else None)
 
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr or DEFAULT_LR, betas=(0.5, 0.999),
                                     fused=True)  # one kernel for all params (CUDA and CPU)
@@ -309,10 +322,15 @@ class Trainer:
             mio.snapshot(self.dir, self.dir / "snapshots" / f"{self.iteration:08d}")
 
     # -- one step -------------------------------------------------------------------------------
-    def _sample(self, fs: FaceSet):
+    def _sample(self, fs: FaceSet, other: FaceSet, side: str):
         idx = torch.randint(0, len(fs), (self.cfg.batch_size,), generator=self.gen, device=self.gen.device)
         idx = idx.to(fs.images.device)
-        return augment_batch(fs.images[idx], fs.masks[idx], self.res, self.augcfg, self.gen)
+        lms = None
+        if self.near is not None:
+            near = self.near[side]
+            pick = torch.randint(0, near.shape[1], (len(idx),), generator=self.gen, device=self.gen.device)
+            lms = (fs.landmarks[idx], other.landmarks[near[idx, pick.to(near.device)]])
+        return augment_batch(fs.images[idx], fs.masks[idx], self.res, self.augcfg, self.gen, lms)
 
     def _step(self, wa, ta, ma, wb, tb, mb):
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
@@ -329,8 +347,8 @@ class Trainer:
         if self.compiled:
             torch.compiler.cudagraph_mark_step_begin()   # last step's CUDA-graph outputs may be reused
         self.opt.zero_grad(set_to_none=True)
-        wa, ta, ma = self._sample(self.a)
-        wb, tb, mb = self._sample(self.b)
+        wa, ta, ma = self._sample(self.a, self.b, "a")
+        wb, tb, mb = self._sample(self.b, self.a, "b")
         if self.channels_last:
             wa, wb = wa.contiguous(memory_format=torch.channels_last), wb.contiguous(memory_format=torch.channels_last)
         la, lb = self.step_fn(wa, ta, ma, wb, tb, mb)
