@@ -51,6 +51,7 @@ class SwapFacts:
     tool_version: str = __version__
     model_name: Optional[str] = None     # architecture, e.g. "original"
     labels_file: Optional[str] = None    # per-frame labels written beside the output
+    swapped_frames: Optional[str] = None  # the frame indices swapped, as ranges: "2-5,12-15"
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def to_assertion(self) -> Dict[str, Any]:

@@ -148,7 +148,8 @@ def verify(
         if r.swap:
             s = r.swap
             typer.echo(f"  face swap   {s.get('direction')} model {str(s.get('model_hash'))[:23]}  "
-                       f"{s.get('faces_swapped')} faces in {s.get('frames_swapped')}/{s.get('frames_total')} frames")
+                       f"{s.get('faces_swapped')} faces in {s.get('frames_swapped')}/{s.get('frames_total')} frames"
+                       + (f" ({s['swapped_frames']})" if s.get("swapped_frames") else ""))
     for f in r.failures:
         typer.secho(f"  problem     {f.code}: {f.words}", fg="red" if r.state == "invalid" else "yellow")
     if r.state == "valid-untrusted" and not r.trust_anchors:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,7 @@ class ConvertSettings:
     batch_size: int = 8             # faces per model forward (frames are buffered until it is full)
     sign: bool = True               # C2PA-sign the output (every generated video is signed)
     key_dir: Optional[str] = None   # signing identity folder (default: the local identity)
+    frames: Optional[str] = None    # swap only in these frame ranges, e.g. "0-99,250-" (None: every frame)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class ConvertSummary:
     frames_swapped: int = 0
     faces_swapped: int = 0
     faces_skipped: int = 0          # other people, kept as they are
+    faces_outside: int = 0          # faces of the source identity outside --frames, kept as they are
     seconds: float = 0.0
     out: str = ""
     labels: str = ""
@@ -83,6 +86,39 @@ def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tupl
     if rec is None:
         raise InputError(f"{alignments} holds no faces of {video.name} (extract it first, or omit --alignments)")
     return rec, int(aln.settings.get("every", 1))
+
+
+def parse_frame_ranges(text: Optional[str]) -> Optional[List[Tuple[int, Optional[int]]]]:
+    """'0-99,250-,300' -> [(0, 99), (250, None), (300, 300)]: inclusive frame-index ranges (None: to the end).
+    Partial swaps make the temporal-localisation material (which frames were altered) research needs."""
+    if text is None:
+        return None
+    ranges: List[Tuple[int, Optional[int]]] = []
+    for part in text.replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:(-)(\d*))?", part)
+        if not m:
+            raise InputError(f"bad --frames {text!r}: use frame indices and ranges like 0-99,250-")
+        lo = int(m.group(1))
+        hi = lo if not m.group(2) else None if m.group(3) == "" else int(m.group(3))   # "7" | "7-" | "7-9"
+        if hi is not None and hi < lo:
+            raise InputError(f"bad --frames range {part!r}: the end is before the start")
+        ranges.append((lo, hi))
+    return ranges
+
+
+def format_frame_ranges(indices: List[int]) -> str:
+    """[2, 3, 4, 5, 12, 13] -> '2-5,12-13' (the inverse of parse_frame_ranges for closed ranges)."""
+    runs: List[List[int]] = []
+    for i in sorted(indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def in_ranges(index: int, ranges: Optional[List[Tuple[int, Optional[int]]]]) -> bool:
+    return ranges is None or any(lo <= index and (hi is None or index <= hi) for lo, hi in ranges)
 
 
 def sharpen(face: np.ndarray, amount: float) -> np.ndarray:
@@ -144,6 +180,7 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
         raise InputError(f"unknown --color {s.color!r}; choose from {', '.join(COLOR_TRANSFERS)}")
     if s.mask not in MASKS:
         raise InputError(f"unknown --mask {s.mask!r}; choose from {', '.join(MASKS)}")
+    ranges = parse_frame_ranges(s.frames)
     if out.suffix.lower() not in (".mp4", ".mov"):
         raise InputError(f"output must be .mp4 or .mov (C2PA-signed H.264), got {out.name}")
     if out.resolve() == video.resolve():
@@ -152,6 +189,8 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     out.parent.mkdir(parents=True, exist_ok=True)
     if info.is_image:
         raise InputError(f"convert takes a video, got an image: {video}")
+    if ranges and info.frames and min(lo for lo, _ in ranges) >= info.frames:
+        raise InputError(f"--frames {s.frames} selects no frame: {video.name} has {info.frames} (0-{info.frames - 1})")
     device = resolve_device(s.device)
     model, cfg = load_model(model_dir, device=device)
     if s.mask == "learned" and not cfg.get("has_mask"):
@@ -217,6 +256,9 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
             for fr in iter_frames(video):
                 todo = []
                 for f in rec.frames.get(fr.index, []):
+                    if not in_ranges(fr.index, ranges):
+                        summary.faces_outside += 1
+                        continue
                     if centroid is not None and f.embedding is not None:
                         if np.linalg.norm(np.asarray(f.embedding, np.float32) - centroid) > s.max_distance:
                             summary.faces_skipped += 1
@@ -240,7 +282,8 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                       "identities": {k: (v or {}).get("name") for k, v in cfg.get("identities", {}).items()}},
             "settings": asdict(s) | {"key_dir": None},
             "counts": {"frames": summary.frames, "frames_swapped": summary.frames_swapped,
-                       "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped},
+                       "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
+                       "faces_outside_frames": summary.faces_outside},
             "frames": frames_out,
         }
         if s.sign:
@@ -250,7 +293,8 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                               identities={k: str(v) for k, v in labels["model"]["identities"].items()},
                               frames_total=summary.frames, frames_swapped=summary.frames_swapped,
                               faces_swapped=summary.faces_swapped, source=str(video),
-                              model_name=cfg["architecture"], labels_file=str(labels_dir / "labels.json"))
+                              model_name=cfg["architecture"], labels_file=str(labels_dir / "labels.json"),
+                              swapped_frames=format_frame_ranges([f["index"] for f in frames_out if f["swapped"]]))
             res = sign_file(unsigned, out, identity, facts=facts, source=video)
             summary.manifest = res.manifest_label
             labels["c2pa_manifest"] = res.manifest_label

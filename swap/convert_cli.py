@@ -24,6 +24,8 @@ def convert_command(
                                   "1 lifts the detail the decoder smoothed)."),
     max_distance: float = typer.Option(0.6, "--max-distance", help="Swap only faces this close to the source identity."),
     all_faces: bool = typer.Option(False, "--all-faces", help="Swap every face, whoever it is."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Swap only in these frame ranges, e.g. 0-99,250- "
+                                         "(partial fakes; the labels say which frames). Default: every frame."),
     labels_dir: Optional[Path] = typer.Option(None, "--labels-dir", help="Labels + masks folder (default: OUT.labels/ beside OUT)."),
     key: Optional[Path] = typer.Option(None, "--key", "-k", help="Signing identity folder (default: the local identity)."),
     crf: int = typer.Option(18, "--crf", help="H.264 quality (lower = better, 18 ~ visually lossless)."),
@@ -41,7 +43,7 @@ def convert_command(
     existing_paths([video, model_dir] + ([alignments] if alignments else []))
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur, sharpen=sharpen,
                                max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
-                               key_dir=str(key) if key else None)
+                               key_dir=str(key) if key else None, frames=frames)
     with progress_bar(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       disable=no_progress) as bar:
         task = bar.add_task("convert", total=None)
@@ -50,5 +52,7 @@ def convert_command(
     for w in s.warnings:
         typer.secho(f"warning: {w}", err=True, fg="yellow")
     typer.echo(f"convert: {s.frames} frames, {s.frames_swapped} with swapped faces, {s.faces_swapped} faces swapped,"
-               f" {s.faces_skipped} other faces kept, {s.fps:.1f} fps, {s.seconds:.1f} s\n"
+               f" {s.faces_skipped} other faces kept"
+               + (f", {s.faces_outside} outside --frames kept" if frames else "")
+               + f", {s.fps:.1f} fps, {s.seconds:.1f} s\n"
                f"output:   {s.out} (C2PA manifest {s.manifest})\nlabels:   {s.labels}")

@@ -82,7 +82,8 @@ def test_labels_and_masks_describe_the_swap(setup, converted):
     labels = json.loads(out.with_name("swapped.labels").joinpath("labels.json").read_text())
     assert labels["format"] == "veriswap-labels" and labels["version"] == 1
     assert labels["direction"] == "a2b" and labels["model"]["sha256"].startswith("sha256:")
-    assert labels["counts"] == {"frames": N, "frames_swapped": N, "faces_swapped": N, "faces_skipped": 0}
+    assert labels["counts"] == {"frames": N, "frames_swapped": N, "faces_swapped": N, "faces_skipped": 0,
+                                "faces_outside_frames": 0}
     assert [f["index"] for f in labels["frames"]] == list(range(N))
     rec = A.load(setup["aln"]).source_for(setup["va"])
     for fr in labels["frames"]:
@@ -185,6 +186,41 @@ def test_sharpen_lifts_the_swapped_faces_detail_only(setup, converted, tmp_path)
     with pytest.raises(InputError, match="--sharpen"):
         convert(setup["va"], setup["model"], tmp_path / "x.mp4", setup["aln"],
                 ConvertSettings(key_dir=str(setup["keys"]), device="cpu", sharpen=-1))
+
+
+def test_frame_ranges_make_a_partial_fake_labelled_frame_by_frame(setup, converted, tmp_path):
+    from swap.convert import format_frame_ranges, parse_frame_ranges
+    assert parse_frame_ranges("0-3, 9-,6") == [(0, 3), (9, None), (6, 6)] and parse_frame_ranges(None) is None
+    assert format_frame_ranges([13, 2, 3, 4, 5, 12, 20]) == "2-5,12-13,20" and format_frame_ranges([]) == ""
+    for bad in ("3-1", "a-b", "1--2", ""):
+        with pytest.raises(InputError, match="--frames"):
+            parse_frame_ranges(bad)
+    out = tmp_path / "partial.mp4"
+    r = subprocess.run([VERISWAP, "convert", str(setup["va"]), "-m", str(setup["model"]), "-o", str(out),
+                        "--alignments", str(setup["aln"]), "-k", str(setup["keys"]), "--frames", "2-5,12-",
+                        "--device", "cpu", "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "8 with swapped faces" in r.stdout and "8 outside --frames kept" in r.stdout
+    lab = json.loads((tmp_path / "partial.labels" / "labels.json").read_text())
+    want = [i in (2, 3, 4, 5, 12, 13, 14, 15) for i in range(N)]
+    assert [f["swapped"] for f in lab["frames"]] == want
+    assert lab["counts"]["frames_swapped"] == 8 and lab["counts"]["faces_outside_frames"] == 8
+    assert lab["settings"]["frames"] == "2-5,12-"
+    assert sorted(p.name for p in (tmp_path / "partial.labels" / "masks").iterdir()) == \
+        [f"{i:06d}.png" for i in range(N) if want[i]]
+    # inside the face: frames outside the ranges are the source's (up to H.264), those inside the full swap's
+    full, _ = converted
+    for src, part, whole, swapped in zip(iter_frames(setup["va"]), iter_frames(out), iter_frames(full), want):
+        face = cv2.imread(str(full.with_suffix(".labels") / "masks" / f"{src.index:06d}.png"), 0) > 127
+        d_src, d_whole = (float(np.abs(part.rgb.astype(int) - f.rgb.astype(int))[face].mean()) for f in (src, whole))
+        assert (d_whole if swapped else d_src) < 0.25 * (d_src if swapped else d_whole), (src.index, d_src, d_whole)
+    from provenance.c2pa_verify import verify_file
+    rep = verify_file(out, trust_anchors=[setup["keys"] / "root.pem"])    # the manifest says which frames
+    assert rep.state == "trusted" and rep.swap["frames_swapped"] == 8 and rep.swap["swapped_frames"] == "2-5,12-15"
+    r = subprocess.run([VERISWAP, "convert", str(setup["va"]), "-m", str(setup["model"]), "-o", str(tmp_path / "n.mp4"),
+                        "--alignments", str(setup["aln"]), "-k", str(setup["keys"]), "--frames", "100-"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "selects no frame" in r.stderr and not (tmp_path / "n.mp4").exists()
 
 
 def test_interrupted_convert_leaves_nothing_behind(setup, tmp_path):
