@@ -156,6 +156,8 @@ def score_command(
     report: Optional[Path] = typer.Option(None, "--report", help="Folder for per-video timeline PNG/CSV + JSON."),
     heatmaps: int = typer.Option(3, "--heatmaps", help="With --report: Grad-CAM heatmaps of each face track's "
                                  "N most suspicious frames (0: none)."),
+    labels: bool = typer.Option(True, "--labels/--no-labels", help="Compare the timeline with the labels "
+                                "`convert` wrote beside a video (OUT.labels/): frame AUC, IoU of flagged frames."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
@@ -183,7 +185,7 @@ def score_command(
             task = bar.add_task(v.name, total=None)
             results.append(score_video(v, det, frames, rule, batch_size,
                                        progress=lambda d, t: bar.update(task, completed=d, total=t),
-                                       heatmaps=heatmaps if report is not None else 0))
+                                       heatmaps=heatmaps if report is not None else 0, truth=labels))
     if report is not None:
         from .report import write_report
 
@@ -196,6 +198,12 @@ def score_command(
             tr = ", ".join(f"track {t.track}: {t.score:.3f} ({t.frames} frames)" for t in r.tracks)
             typer.echo(f"{r.verdict.upper():4s}  score {r.score:.3f}  (threshold {r.threshold:.3f}, rule {r.rule}, "
                        f"{r.frames_sampled} frames, {r.seconds:.1f} s)  {r.path}\n      {tr}")
+            g = r.ground_truth
+            if g is not None:
+                f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+                typer.echo(f"      vs labels: swapped {g.swapped_frames or 'none'}; {g.swapped} of {g.frames} scored "
+                           f"frames swapped, {g.flagged} flagged; frame AUC {f(g.frame_auc)}, precision "
+                           f"{f(g.precision)}, recall {f(g.recall)}, IoU {f(g.iou)}")
         if report is not None:
             typer.echo(f"report: {report}")
     if any(r.fake for r in results):

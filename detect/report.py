@@ -1,7 +1,8 @@
 """Score reports: per video a timeline CSV (one row per face per sampled frame, or an empty row for a
 frame without a face), a timeline PNG (probability of fake over time per face track, with the
-threshold), the full JSON, and Grad-CAM heatmaps of each track's most suspicious frames
-(`NAME.heatmaps/track{T}_frame{F}.png`: the crop beside it with the heatmap over it)."""
+threshold, and the frames convert's labels call swapped shaded), the full JSON, and Grad-CAM heatmaps
+of each track's most suspicious frames (`NAME.heatmaps/track{T}_frame{F}.png`: the crop beside it with
+the heatmap over it)."""
 from __future__ import annotations
 
 import io
@@ -39,6 +40,13 @@ def timeline_png(vs: VideoScore) -> bytes:
     for tid, pts in sorted(tracks.items()):
         t, p = zip(*pts)
         ax.plot(t, p, marker="o", ms=3, label=f"face track {tid}")
+    gt = vs.ground_truth
+    fps = vs.fps or 25.0
+    if gt is not None and gt.swapped_frames:     # shade what the labels say was swapped
+        for n, part in enumerate(gt.swapped_frames.split(",")):
+            lo, _, hi = part.partition("-")
+            ax.axvspan(int(lo) / fps, (int(hi or lo) + 1) / fps, color="orange", alpha=0.2, lw=0,
+                       label=None if n else "swapped (labels)")
     ax.axhline(vs.threshold, color="red", ls="--", lw=1, label=f"threshold {vs.threshold:.2f}")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("time (s)")

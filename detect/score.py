@@ -18,8 +18,10 @@ from swap.video import probe
 
 from .aggregate import DEFAULT_RULE, RULES, aggregate
 from .crops import crop_face, evenly_spaced
+from .dataset import find_labels, read_labels
 from .faces import track_faces
 from .model import Detector
+from .truth import GroundTruth, compare
 
 
 @dataclass
@@ -74,6 +76,7 @@ class VideoScore:
     seconds: float = 0.0
     warnings: List[str] = field(default_factory=list)
     heatmaps: List[Heatmap] = field(default_factory=list, repr=False)
+    ground_truth: Optional[GroundTruth] = None   # the timeline against convert's labels, when beside the video
 
     @property
     def verdict(self) -> str:
@@ -94,9 +97,11 @@ class VideoScore:
 
 def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = DEFAULT_RULE,
                 batch_size: int = 32, min_track_share: float = 0.1,
-                progress: Optional[Callable[[int, int], None]] = None, heatmaps: int = 0) -> VideoScore:
+                progress: Optional[Callable[[int, int], None]] = None, heatmaps: int = 0,
+                truth: bool = True) -> VideoScore:
     """Score one video. `frames` evenly spaced frames (0 = every frame); `heatmaps`: Grad-CAM of each
-    track's that many most suspicious frames."""
+    track's that many most suspicious frames; `truth`: compare the timeline with the labels `convert`
+    wrote beside the video, if there are any (detect.truth)."""
     t0 = time.perf_counter()
     if rule not in RULES:
         raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
@@ -165,5 +170,12 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
             warnings.append(f"no heatmaps: {e}")
         else:
             maps = [Heatmap(tid, fi, t, p, c.rgb, c.matrix, cam) for (tid, p, fi, t, c), cam in zip(picked, cams)]
+    gt = None
+    lp = find_labels(video) if truth else None
+    if lp is not None:
+        try:
+            gt = compare(timeline, read_labels(lp), detector.threshold, str(lp))
+        except InputError as e:     # a damaged labels file costs the comparison, not the verdict
+            warnings.append(f"labels not used: {e}")
     return VideoScore(str(video), info.frames, len(timeline), info.fps, rule, detector.threshold, round(score, 6),
-                      score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings, maps)
+                      score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings, maps, gt)

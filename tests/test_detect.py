@@ -329,6 +329,48 @@ def test_score_timeline_report_and_exit_codes(det, world, tmp_path, capsys):
     assert "FAKE" in out and "REAL" in out
 
 
+def test_ground_truth_comparison_hand_computed():
+    from types import SimpleNamespace as F
+
+    from detect.truth import compare
+    probs = [0.1, 0.2, 0.7, 0.9, 0.4, 0.8, None, 0.3]           # frame 6: no face found
+    timeline = [F(index=2 * i, prob=p) for i, p in enumerate(probs)]
+    labels = {"frames": [{"index": i, "swapped": 4 <= i <= 11} for i in range(16)]}
+    g = compare(timeline, labels, 0.5, "x/labels.json")
+    # scored: 0 .1, 2 .2, 4 .7*, 6 .9*, 8 .4*, 10 .8*, 14 .3 (* swapped): flagged 4, 6, 10
+    assert (g.swapped_frames, g.frames, g.swapped, g.flagged) == ("4-11", 7, 4, 3)
+    assert (g.precision, g.recall, g.iou) == (1.0, 0.75, 0.75)
+    assert g.frame_auc == 1.0                                    # every swapped frame above every real one
+    g = compare(timeline, {"frames": [{"index": i, "swapped": False} for i in range(16)]}, 0.5, "y")
+    assert g.frame_auc is None and g.recall is None and g.precision == 0.0 and g.iou == 0.0
+
+
+def test_score_compares_a_partial_swap_with_its_labels(det, world, tmp_path, capsys):
+    from swap.convert import ConvertSettings, convert
+
+    d = world["dir"]
+    part = tmp_path / "grace_part.mp4"
+    convert(world["real"]["grace"], d / "model", part, d / "fb" / "alignments.json",
+            ConvertSettings(key_dir=str(d / "keys"), device="cpu", direction="b2a", frames="0-5"))
+    rep = tmp_path / "report"
+    _cli("detect", "score", str(part), str(world["real"]["grace"]), "-d", str(det[0]), "--frames", "8",
+         "--report", str(rep), "--json", "--no-progress")
+    res = json.loads(capsys.readouterr().out)
+    g = res[0]["ground_truth"]
+    sampled = [f for f in res[0]["timeline"] if f["prob"] is not None]
+    y = [int(f["index"] <= 5) for f in sampled]
+    assert g["swapped_frames"] == "0-5" and g["labels"].endswith("grace_part.labels/labels.json")
+    assert (g["frames"], g["swapped"]) == (len(sampled), sum(y)) and 0 < sum(y) < len(y)
+    assert g["frame_auc"] == pytest.approx(M.auc(y, [f["prob"] for f in sampled]), abs=1e-6)
+    assert g["flagged"] == sum(f["prob"] >= res[0]["threshold"] for f in sampled)
+    assert res[1]["ground_truth"] is None                        # a real video has no labels
+    assert json.loads((rep / "grace_part.json").read_text())["ground_truth"] == g
+    _cli("detect", "score", str(part), "-d", str(det[0]), "--frames", "4", "--no-progress")
+    assert "vs labels: swapped 0-5" in capsys.readouterr().out
+    _cli("detect", "score", str(part), "-d", str(det[0]), "--frames", "4", "--no-progress", "--no-labels")
+    assert "vs labels" not in capsys.readouterr().out
+
+
 def test_score_in_python_finds_the_swap(det, world):
     from detect.model import Detector
     from detect.score import score_video
