@@ -53,6 +53,8 @@ class ConvertSettings:
     sign: bool = True               # C2PA-sign the output (every generated video is signed)
     key_dir: Optional[str] = None   # signing identity folder (default: the local identity)
     frames: Optional[str] = None    # swap only in these frame ranges, e.g. "0-99,250-" (None: every frame)
+    faces_dir: Optional[str] = None  # swap only faces whose aligned crop is still in this folder (faceswap's
+                                     # --input-aligned-dir: delete or `sort --apply` bad crops, they stay unswapped)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class ConvertSummary:
     faces_swapped: int = 0
     faces_skipped: int = 0          # other people, kept as they are
     faces_outside: int = 0          # faces of the source identity outside --frames, kept as they are
+    faces_removed: int = 0          # faces whose crop is not in --faces-dir, kept as they are
     seconds: float = 0.0
     out: str = ""
     labels: str = ""
@@ -86,6 +89,21 @@ def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tupl
     if rec is None:
         raise InputError(f"{alignments} holds no faces of {video.name} (extract it first, or omit --alignments)")
     return rec, int(aln.settings.get("every", 1))
+
+
+def _crops_in(faces_dir: Path, rec: A.SourceRecord) -> set:
+    """Names of the aligned crops of `rec` still present in `faces_dir` (an error if none is: the wrong folder
+    would otherwise give an unswapped video)."""
+    from .video import list_images
+
+    if not faces_dir.is_dir():
+        raise InputError(f"--faces-dir is not a folder: {faces_dir}")
+    names = {p.name for p in list_images(faces_dir)}
+    wanted = {f.file for faces in rec.frames.values() for f in faces}
+    if not names & wanted:
+        raise InputError(f"--faces-dir {faces_dir} holds none of this video's aligned crops "
+                         f"(e.g. {min(wanted) if wanted else '-'}): is it the extract folder of this video?")
+    return names
 
 
 def parse_frame_ranges(text: Optional[str]) -> Optional[List[Tuple[int, Optional[int]]]]:
@@ -210,6 +228,7 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     with tempfile.TemporaryDirectory(prefix=".veriswap-convert-", dir=out.parent) as td:
         work = Path(td)
         rec, every = _alignments_for(video, Path(alignments) if alignments else None, work)
+        kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
         if every > 1:
             summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
         masks_dir.mkdir(parents=True, exist_ok=True)
@@ -259,6 +278,9 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                     if not in_ranges(fr.index, ranges):
                         summary.faces_outside += 1
                         continue
+                    if kept_crops is not None and f.file not in kept_crops:
+                        summary.faces_removed += 1
+                        continue
                     if centroid is not None and f.embedding is not None:
                         if np.linalg.norm(np.asarray(f.embedding, np.float32) - centroid) > s.max_distance:
                             summary.faces_skipped += 1
@@ -283,7 +305,8 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
             "settings": asdict(s) | {"key_dir": None},
             "counts": {"frames": summary.frames, "frames_swapped": summary.frames_swapped,
                        "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
-                       "faces_outside_frames": summary.faces_outside},
+                       "faces_outside_frames": summary.faces_outside,
+                       "faces_not_in_faces_dir": summary.faces_removed},
             "frames": frames_out,
         }
         if s.sign:

@@ -26,6 +26,8 @@ def convert_command(
     all_faces: bool = typer.Option(False, "--all-faces", help="Swap every face, whoever it is."),
     frames: Optional[str] = typer.Option(None, "--frames", help="Swap only in these frame ranges, e.g. 0-99,250- "
                                          "(partial fakes; the labels say which frames). Default: every frame."),
+    faces_dir: Optional[Path] = typer.Option(None, "--faces-dir", help="Swap only faces whose aligned crop is still "
+                                             "in this faces folder (delete bad crops, or `veriswap sort --apply`)."),
     labels_dir: Optional[Path] = typer.Option(None, "--labels-dir", help="Labels + masks folder (default: OUT.labels/ beside OUT)."),
     key: Optional[Path] = typer.Option(None, "--key", "-k", help="Signing identity folder (default: the local identity)."),
     crf: int = typer.Option(18, "--crf", help="H.264 quality (lower = better, 18 ~ visually lossless)."),
@@ -43,7 +45,8 @@ def convert_command(
     existing_paths([video, model_dir] + ([alignments] if alignments else []))
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur, sharpen=sharpen,
                                max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
-                               key_dir=str(key) if key else None, frames=frames)
+                               key_dir=str(key) if key else None, frames=frames,
+                               faces_dir=str(faces_dir) if faces_dir else None)
     with progress_bar(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       disable=no_progress) as bar:
         task = bar.add_task("convert", total=None)
@@ -54,5 +57,6 @@ def convert_command(
     typer.echo(f"convert: {s.frames} frames, {s.frames_swapped} with swapped faces, {s.faces_swapped} faces swapped,"
                f" {s.faces_skipped} other faces kept"
                + (f", {s.faces_outside} outside --frames kept" if frames else "")
+               + (f", {s.faces_removed} not in --faces-dir kept" if faces_dir else "")
                + f", {s.fps:.1f} fps, {s.seconds:.1f} s\n"
                f"output:   {s.out} (C2PA manifest {s.manifest})\nlabels:   {s.labels}")

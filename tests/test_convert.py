@@ -83,7 +83,7 @@ def test_labels_and_masks_describe_the_swap(setup, converted):
     assert labels["format"] == "veriswap-labels" and labels["version"] == 1
     assert labels["direction"] == "a2b" and labels["model"]["sha256"].startswith("sha256:")
     assert labels["counts"] == {"frames": N, "frames_swapped": N, "faces_swapped": N, "faces_skipped": 0,
-                                "faces_outside_frames": 0}
+                                "faces_outside_frames": 0, "faces_not_in_faces_dir": 0}
     assert [f["index"] for f in labels["frames"]] == list(range(N))
     rec = A.load(setup["aln"]).source_for(setup["va"])
     for fr in labels["frames"]:
@@ -221,6 +221,31 @@ def test_frame_ranges_make_a_partial_fake_labelled_frame_by_frame(setup, convert
                         "--alignments", str(setup["aln"]), "-k", str(setup["keys"]), "--frames", "100-"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "selects no frame" in r.stderr and not (tmp_path / "n.mp4").exists()
+
+
+def test_faces_dir_swaps_only_the_crops_still_in_it(setup, tmp_path):
+    """faceswap's workflow: delete bad crops from the faces folder; convert leaves those faces alone."""
+    import shutil
+    cleaned = tmp_path / "cleaned"
+    shutil.copytree(setup["dir"] / "fa", cleaned)
+    rec = A.load(setup["aln"]).source_for(setup["va"])
+    dropped = {f.file for i, faces in rec.frames.items() for f in faces if i % 3 == 0}
+    for name in dropped:
+        (cleaned / name).unlink()
+    out = tmp_path / "clean.mp4"
+    s = convert(setup["va"], setup["model"], out, setup["aln"],
+                ConvertSettings(key_dir=str(setup["keys"]), device="cpu", faces_dir=str(cleaned)))
+    lab = json.loads((tmp_path / "clean.labels" / "labels.json").read_text())
+    assert [f["swapped"] for f in lab["frames"]] == [i % 3 != 0 for i in range(N)]
+    assert s.faces_removed == len(dropped) == lab["counts"]["faces_not_in_faces_dir"] and s.frames_swapped == N - len(dropped)
+    other = tmp_path / "other"
+    other.mkdir()
+    cv2.imwrite(str(other / "someone_000000_0.png"), np.zeros((8, 8, 3), np.uint8))
+    for bad, msg in ((other, "holds none of this video's aligned crops"), (tmp_path / "nope", "not a folder")):
+        with pytest.raises(InputError, match=msg):
+            convert(setup["va"], setup["model"], tmp_path / "x.mp4", setup["aln"],
+                    ConvertSettings(key_dir=str(setup["keys"]), device="cpu", faces_dir=str(bad)))
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def test_interrupted_convert_leaves_nothing_behind(setup, tmp_path):
