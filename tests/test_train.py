@@ -378,24 +378,30 @@ def test_a_box_without_pyav_cryptography_c2pa_or_dlib_still_trains(faces, tmp_pa
     assert not (tmp_path / "k").exists()
 
 
-def test_cli_sigterm_saves_and_exits_cleanly(faces, tmp_path):
+def test_cli_sigusr1_saves_and_goes_on_sigterm_saves_and_exits(faces, tmp_path):
     md = tmp_path / "m"
     p = subprocess.Popen([VERISWAP, "train", "--faces-a", str(faces[0]), "--faces-b",
                           str(faces[1]), "-m", str(md), "--model", "hq", "--resolution", "64", "--e-dims", "16",
                           "--d-dims", "16", "--ae-dims", "64", "-b", "2", "-n", "100000", "--save-every", "0",
                           "--preview-every", "2", "--no-identity-check", "--threads", "1", "--no-progress"],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    t0 = time.time()
-    while not (md / "preview.png").exists():
-        assert p.poll() is None, p.stdout.read()
-        assert time.time() - t0 < 90
-        time.sleep(0.1)
+    def wait_for(path):
+        t0 = time.time()
+        while not path.exists():
+            assert p.poll() is None, p.stdout.read()
+            assert time.time() - t0 < 90
+            time.sleep(0.1)
+    wait_for(md / "preview.png")
+    p.send_signal(signal.SIGUSR1)            # save now and go on (--save-every 0: no other save)
+    wait_for(md / "state.json")
+    st = json.loads((md / "state.json").read_text())
+    assert st["reason"] == "requested" and st["iteration"] >= 2 and p.poll() is None
     p.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=60)
     assert p.returncode == 0, out
-    st = json.loads((md / "state.json").read_text())
-    assert st["reason"] == "SIGTERM" and st["iteration"] >= 2
-    assert "SIGTERM" in out and "examples/s" in out
+    last = json.loads((md / "state.json").read_text())
+    assert last["reason"] == "SIGTERM" and last["iteration"] >= st["iteration"]
+    assert "SIGTERM" in out and "examples/s" in out and f"saved iteration {st['iteration']}" in out
 
 
 def test_ddp_two_cpu_processes_write_one_checkpoint(faces, tmp_path):

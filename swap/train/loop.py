@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -125,18 +125,26 @@ def _rng_from_b64(s: str) -> torch.Tensor:
 
 
 class _StopFlag:
+    """SIGINT/SIGTERM: finish the step, save, stop. SIGUSR1: save and preview now, then go on (the
+    'save now' of faceswap's GUI, for a job running in the background: `kill -USR1 PID`)."""
+
     def __init__(self):
         self.reason: Optional[str] = None
+        self.save_now = False
         self._old: Dict[int, Any] = {}
 
     def install(self):
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGUSR1] if hasattr(signal, "SIGUSR1") else [])
+        for sig in sigs:
             self._old[sig] = signal.getsignal(sig)
             signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame):
+        if signum == getattr(signal, "SIGUSR1", None):
+            self.save_now = True
+            return
         if self.reason is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: stop now
         self.reason = signal.Signals(signum).name
@@ -535,15 +543,18 @@ class Trainer:
     def _run_elapsed(self) -> float:
         return time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0
 
-    def _should_stop(self, local: Optional[str]) -> Optional[str]:
+    def _agree(self, local: Optional[str], save_now: bool) -> Tuple[Optional[str], bool]:
+        """(stop reason, save now) as all ranks see them: a signal sent to one rank acts on all of them,
+        and a save (a collective) starts on every rank at the same step."""
         if not self.distributed:
-            return local
+            return local, save_now
         import torch.distributed as dist
         codes = {None: 0, "iterations": 1, "time limit": 2, "SIGINT": 3, "SIGTERM": 4}
-        t = torch.tensor([codes.get(local, 4)], device=self.device if self.device.type == "cuda" else "cpu")
+        t = torch.tensor([codes.get(local, 4), int(save_now)],
+                         device=self.device if self.device.type == "cuda" else "cpu")
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         inv = {v: k for k, v in codes.items()}
-        return inv[int(t.item())]
+        return inv[int(t[0].item())], bool(t[1].item())
 
     def run(self) -> Dict[str, Any]:
         cfg = self.cfg
@@ -581,10 +592,22 @@ class Trainer:
                 if local is None and cfg.time_limit is not None and (
                         self._run_elapsed() + (step_time if self.iteration > start_it else 0.0) >= cfg.time_limit):
                     local = "time limit"
+                save_now = False
                 if not self.distributed or at_end or self.iteration % self.stop_check_every == 0:
-                    reason = self._should_stop(local)
+                    reason, save_now = self._agree(local, stop.save_now)
                 if reason:
                     break
+                if save_now and self.iteration > start_it:
+                    stop.save_now = False
+                    if queued:
+                        self._read_losses(queued, queued_at)
+                    self.preview()
+                    self.save("requested")
+                    msg = f"saved iteration {self.iteration} and preview.png (SIGUSR1)"
+                    if progress is not None:
+                        progress.console.print(msg)
+                    elif self.is_main:
+                        print(msg, flush=True)
                 t_step = time.perf_counter()
                 try:
                     queued.append((self.iteration + 1, self.train_step_async()))
