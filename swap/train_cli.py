@@ -57,6 +57,8 @@ def train_command(
                                  "detail late in training, as faceswap/DeepFaceLab users do."),
     warp_to_landmarks: bool = typer.Option(False, "--warp-to-landmarks", help="Warp each input to the landmarks "
                                            "of a similar face of the other identity instead of randomly."),
+    uniform_yaw: bool = typer.Option(False, "--uniform-yaw", help="Draw every 10-degree head-yaw bin equally "
+                                     "often, so rare profile faces train as much as frontal ones."),
     no_flip: bool = typer.Option(False, "--no-flip", help="No random horizontal flips (asymmetric faces)."),
     no_color_aug: bool = typer.Option(False, "--no-color-aug", help="No L*a*b lightness/colour jitter."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
@@ -106,7 +108,7 @@ def train_command(
                       augment=AugmentConfig(warp=not no_warp, warp_to_landmarks=warp_to_landmarks,
                                             **({"flip": 0.0} if no_flip else {}),
                                             **({"lightness": 0.0, "ab": 0.0} if no_color_aug else {})),
-                      coverage=coverage, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
+                      coverage=coverage, uniform_yaw=uniform_yaw, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
                       seed=seed,
                       identity_check=identity_check, threads=threads, progress=not no_progress)
     s = train(cfg)

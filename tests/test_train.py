@@ -131,11 +131,43 @@ def test_cli_augmentation_flags_train_and_are_recorded(faces, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(md), "--model", "hq",
               "--resolution", "64", "--e-dims", "16", "--ae-dims", "64", "--d-dims", "16", "-b", "2", "-n", "2",
-              "--warp-to-landmarks", "--no-flip", "--no-color-aug", "--no-identity-check", "--no-progress"])
+              "--warp-to-landmarks", "--no-flip", "--no-color-aug", "--uniform-yaw", "--no-identity-check",
+              "--no-progress"])
     assert e.value.code == 0
-    aug = json.loads((md / "config.json").read_text())["training"]["augment"]
+    training = json.loads((md / "config.json").read_text())["training"]
+    aug = training["augment"]
+    assert training["uniform_yaw"] is True
     assert aug["warp_to_landmarks"] is True and aug["flip"] == 0 and aug["lightness"] == 0 and aug["ab"] == 0
     assert len(read_loss(md)) == 2
+
+
+def test_uniform_yaw_draws_each_head_pose_bin_equally(faces, tmp_path):
+    """9 copies of the astronaut looking one way and her mirror image looking the other: plain draws take
+    the mirror 10% of the time, --uniform-yaw 50% (DeepFaceLab's uniform_yaw)."""
+    import shutil
+
+    import cv2
+    from swap.faces import FaceAnalyzer
+    from swap.samples import load_photo
+    from swap.train.data import uniform_yaw_weights
+    w = uniform_yaw_weights(np.array([0.0] * 90 + [25.0] * 9 + [-31.0, np.nan]))
+    assert w.sum() == pytest.approx(1) and w[:90].sum() == pytest.approx(0.25) and w[99] == pytest.approx(0.25)
+    folder = tmp_path / "skewed"
+    shutil.copytree(faces[0], folder)
+    doc = json.loads((folder / "faces.json").read_text())
+    (name, entry), = doc["faces"].items()
+    for i in range(1, 9):
+        shutil.copy(folder / name, folder / f"copy{i}.png")
+        doc["faces"][f"copy{i}.png"] = entry
+    mirror = FaceAnalyzer().analyze(np.ascontiguousarray(load_photo("astronaut")[:, ::-1]), size=128)[0]
+    cv2.imwrite(str(folder / "zmirror.png"), cv2.cvtColor(mirror.crop, cv2.COLOR_RGB2BGR))
+    doc["faces"]["zmirror.png"] = {**entry, "landmarks": mirror.landmarks_crop.round(2).tolist()}
+    (folder / "faces.json").write_text(json.dumps(doc))
+    share = {}
+    for uniform in (False, True):
+        tr = Trainer(tiny_cfg((folder, faces[1]), tmp_path / f"m{uniform}", uniform_yaw=uniform, batch_size=4000))
+        share[uniform] = float((tr._draw(tr.a, "a") == tr.a.files.index("zmirror.png")).float().mean())
+    assert 0.05 < share[False] < 0.17 and 0.42 < share[True] < 0.58, share
 
 
 def test_short_run_loss_falls_and_writes_outputs(faces, tmp_path):

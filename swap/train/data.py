@@ -70,6 +70,25 @@ def region_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def face_yaws(fs: "FaceSet") -> np.ndarray:
+    """Head yaw (degrees) of each face from its landmarks (swap.sort.head_pose; NaN where degenerate)."""
+    from ..sort import head_pose
+
+    if fs.landmarks is None:
+        return np.full(len(fs), np.nan)
+    return np.array([head_pose(lm)[0] for lm in fs.landmarks.cpu().numpy()])
+
+
+def uniform_yaw_weights(yaws: np.ndarray, bin_deg: float = 10.0) -> np.ndarray:
+    """Sampling weights under which every occupied `bin_deg`-wide yaw bin is drawn equally often, and the
+    faces within a bin alike (DeepFaceLab's uniform_yaw: the few profile faces of a mostly frontal set get
+    trained as often as the frontal ones). Faces without a yaw form a bin of their own."""
+    yaws = np.asarray(yaws, np.float64)
+    bins = np.where(np.isfinite(yaws), np.floor(np.nan_to_num(yaws) / bin_deg), np.inf)
+    _, inverse, counts = np.unique(bins, return_inverse=True, return_counts=True)
+    return 1.0 / (counts[inverse] * len(counts))
+
+
 def load_faces(folder: Path, size: int, coverage: float = 1.0, name: Optional[str] = None,
                max_faces: Optional[int] = None) -> FaceSet:
     """Load every aligned crop of a faces folder, resized so the central `coverage` part is `size` px."""

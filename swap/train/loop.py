@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..models import create_model, model_args
 from ..models import io as mio
 from .augment import AugmentConfig, augment_batch, center_batch
-from .data import FaceSet, load_faces
+from .data import FaceSet, face_yaws, load_faces, uniform_yaw_weights
 from .loss import LossConfig, reconstruction_loss
 
 
@@ -49,6 +49,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     coverage: float = 1.0
+    uniform_yaw: bool = False              # draw every 10-degree yaw bin equally often (DeepFaceLab's option)
     device: str = "auto"                   # auto | cpu | cuda | cuda:N
     precision: str = "auto"                # auto (CUDA: bf16 if supported else fp16; CPU: bf16 with AMX/AVX512-BF16 else fp32) | fp32 | bf16 | fp16
     compile: bool = False
@@ -203,6 +204,9 @@ class Trainer:
 
         self.a = load_faces(Path(cfg.faces_a), self.res, self.coverage).to(self.device)
         self.b = load_faces(Path(cfg.faces_b), self.res, self.coverage).to(self.device)
+        # --uniform-yaw: per-face draw weights (None: uniform over faces, the plain randint below)
+        self.draw = ({side: torch.from_numpy(uniform_yaw_weights(face_yaws(fs))).float().to(self.device)
+                      for side, fs in (("a", self.a), ("b", self.b))} if cfg.uniform_yaw else None)
         # warp-to-landmarks partners: each face's closest-shaped faces of the other identity (faceswap: 10)
         self.near = ({"a": nearest_shapes(self.a.landmarks, self.b.landmarks),
                       "b": nearest_shapes(self.b.landmarks, self.a.landmarks)}
@@ -293,7 +297,8 @@ class Trainer:
                 "identities": {"a": ident(self.a, self.cfg.faces_a), "b": ident(self.b, self.cfg.faces_b)},
                 "input": "RGB float [0,1], NCHW, central `coverage` of an aligned crop resized to resolution",
                 "training": {"lr": self.lr, "batch_size": self.cfg.batch_size, "world_size": self.world,
-                             "loss": asdict(self.cfg.loss), "augment": asdict(self.cfg.augment)}}
+                             "loss": asdict(self.cfg.loss), "augment": asdict(self.cfg.augment),
+                             "uniform_yaw": self.cfg.uniform_yaw}}
 
     def _kept(self) -> str:
         return (f"the model folder keeps iteration {self.last_saved}" if self.last_saved is not None
@@ -330,9 +335,16 @@ class Trainer:
             mio.snapshot(self.dir, self.dir / "snapshots" / f"{self.iteration:08d}")
 
     # -- one step -------------------------------------------------------------------------------
+    def _draw(self, fs: FaceSet, side: str) -> torch.Tensor:
+        """A batch of face indices: uniform over the faces, or with --uniform-yaw over the yaw bins."""
+        if self.draw is not None:
+            idx = torch.multinomial(self.draw[side], self.cfg.batch_size, replacement=True, generator=self.gen)
+        else:
+            idx = torch.randint(0, len(fs), (self.cfg.batch_size,), generator=self.gen, device=self.gen.device)
+        return idx.to(fs.images.device)
+
     def _sample(self, fs: FaceSet, other: FaceSet, side: str):
-        idx = torch.randint(0, len(fs), (self.cfg.batch_size,), generator=self.gen, device=self.gen.device)
-        idx = idx.to(fs.images.device)
+        idx = self._draw(fs, side)
         lms = None
         if self.near is not None:
             near = self.near[side]
