@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
@@ -92,7 +91,6 @@ def _one_thread_per_worker(_: int) -> None:
 
 def run_variant(variant, model_name, model_opts, batch, iters, warmup, device, faces, threads, precision="auto",
                 compile_mode=None, workers=1):
-    import numpy as np
     import torch
 
     from swap.train import TrainConfig, Trainer

@@ -416,25 +416,59 @@ def _copy(src: BinaryIO, dst: BinaryIO, n: int, block: int = 1 << 20) -> None:
         n -= len(b)
 
 
-def _old_faces_json(path: Path, size: int, put: Callable[[object], int]) -> Dict[str, int]:
-    """Entries of an existing faces.json (file name -> `put(entry)`), streamed; none when it is
-    unreadable or made for another crop size."""
+def stream_faces_json(path: Path, put: Callable[[str, object], None],
+                      want: Callable[[str], bool] = lambda name: True) -> Optional[int]:
+    """Read FACES_DIR/faces.json as a stream: `put(name, entry)` for each wanted entry. Returns its crop
+    size (None: no file). Raises ValueError for bad JSON, bad UTF-8 or another version."""
+    if not Path(path).is_file():
+        return None
+    size = None
+    with open(path, encoding="utf-8") as f:
+        js = _JsonStream(f.read)
+        for key in js.members():
+            if key == "faces":
+                for name in js.members():
+                    if want(name):
+                        put(name, js.value())
+                    else:
+                        js.value()
+            elif key == "size":
+                size = js.value()
+            elif key == "version":
+                v = js.value()
+                if v != FACES_JSON_VERSION:
+                    raise ValueError(f"version {v} (this veriswap reads {FACES_JSON_VERSION})")
+            else:
+                js.value()
+    return size if isinstance(size, int) else 0
+
+
+def write_faces_index(path: Path, size: int, spool: BinaryIO, index: Dict[str, int]) -> None:
+    """Write a faces.json atomically from entries waiting as JSON lines in `spool` (name -> offset), sorted
+    by name: memory holds names and offsets only (~200 bytes a face, not ~10 KB of Python lists)."""
+    head = _dumps({"version": FACES_JSON_VERSION, "size": size, "faces": {}})
+    with _atomic_file(path) as out:
+        out.write(head[:-2].encode())
+        for n, name in enumerate(sorted(index)):
+            spool.seek(index[name])
+            out.write(f'{"," if n else ""}{_dumps(name)}:'.encode() + spool.readline()[:-1])
+        out.write(b"}}")
+
+
+def spool_entry(spool: BinaryIO, entry: object) -> int:
+    """Append one entry to a spool as a JSON line; its offset."""
+    at = spool.seek(0, os.SEEK_END)
+    spool.write(_dumps(entry).encode() + b"\n")
+    return at
+
+
+def _old_faces_json(path: Path, size: int, spool: BinaryIO) -> Dict[str, int]:
+    """Entries of an existing faces.json, spooled (file name -> offset); none when it is unreadable or
+    made for another crop size."""
     at: Dict[str, int] = {}
-    file_size = None
-    if not path.is_file():
-        return at
     try:
-        with open(path, encoding="utf-8") as f:
-            js = _JsonStream(f.read)
-            for key in js.members():
-                if key == "faces":
-                    for name, entry in js.items():
-                        at[name] = put(entry)
-                elif key == "size":
-                    file_size = js.value()
-                else:
-                    js.value()
-    except ValueError:          # damaged (bad JSON, not UTF-8): start the index afresh
+        file_size = stream_faces_json(path, lambda name, entry: at.__setitem__(name, spool_entry(spool, entry)))
+    except ValueError:          # damaged (bad JSON, not UTF-8, another version): start the index afresh
         return {}
     return at if file_size == size else {}
 
@@ -443,30 +477,18 @@ def write_faces_json(faces_dir: Path, faces: Iterable[Tuple[str, int, dict]], si
     """Merge this run's faces ((source path, frame, face dict), as `AlignmentsStore.faces` gives them) into
     FACES_DIR/faces.json (the training set index). Returns its count.
 
-    Entries are sorted by file name, so they wait as JSON lines in a temp file; memory holds only each
-    file name and its entry's offset (~200 bytes a face, not the ~10 KB of the entry as Python lists)."""
+    Entries are sorted by file name, so they wait as JSON lines in a temp file (`write_faces_index`)."""
     faces_dir = Path(faces_dir)
     path = faces_dir / "faces.json"
     with tempfile.TemporaryFile(dir=faces_dir) as spool:
-        def put(entry) -> int:
-            at = spool.seek(0, os.SEEK_END)
-            spool.write(_dumps(entry).encode() + b"\n")
-            return at
-
-        index = _old_faces_json(path, size, put)
+        index = _old_faces_json(path, size, spool)
         for src_path, frame, f in faces:
             m = np.asarray(f["matrix"], np.float64)
             pts = np.asarray(f["landmarks"], np.float32) @ m[:, :2].T + m[:, 2]
-            index[f["file"]] = put({"source": src_path, "frame": frame, "face": f["face"],
-                                    "landmarks": np.round(pts, 2).tolist(), "embedding": f["embedding"],
-                                    "blur": f["blur"]})
+            index[f["file"]] = spool_entry(spool, {"source": src_path, "frame": frame, "face": f["face"],
+                                                   "landmarks": np.round(pts, 2).tolist(),
+                                                   "embedding": f["embedding"], "blur": f["blur"]})
         # drop entries whose PNG is gone (e.g. user pruned bad crops by deleting files)
-        names = sorted(k for k in index if os.path.exists(faces_dir / k))
-        head = _dumps({"version": FACES_JSON_VERSION, "size": size, "faces": {}})
-        with _atomic_file(path) as out:
-            out.write(head[:-2].encode())
-            for n, name in enumerate(names):
-                spool.seek(index[name])
-                out.write(f'{"," if n else ""}{_dumps(name)}:'.encode() + spool.readline()[:-1])
-            out.write(b"}}")
+        names = [k for k in index if os.path.exists(faces_dir / k)]
+        write_faces_index(path, size, spool, {k: index[k] for k in names})
     return len(names)

@@ -128,6 +128,13 @@ def embedding(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.array(_dlib_model("recognition").compute_face_descriptor(rgb, _shape(points)), np.float32)
 
 
+def crop_face_box(shape: Sequence[int]) -> tuple:
+    """(x0, y0, x1, y1) of the face in an aligned crop of `shape` (it fills the crop's centre): the box to
+    use where the detector finds nothing in a crop (blurred, dark, or itself generated)."""
+    h, w = shape[:2]
+    return (0.15 * w, 0.15 * h, 0.85 * w, 0.9 * h)
+
+
 def blur_score(crop_rgb: np.ndarray) -> float:
     """Variance of the Laplacian of the aligned crop: higher = sharper."""
     gray = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY)
@@ -188,10 +195,7 @@ class FaceAnalyzer:
         """Embedding of an already aligned crop (e.g. a generated swap); None if no face found."""
         faces = self.analyze(np.ascontiguousarray(crop_rgb), size=crop_rgb.shape[0], embed=True)
         if not faces:
-            # aligned crops fill the frame: fall back to a box over the central face area
-            h, w = crop_rgb.shape[:2]
-            box = (0.15 * w, 0.15 * h, 0.85 * w, 0.9 * h)
-            pts = landmarks(crop_rgb, box)
+            pts = landmarks(crop_rgb, crop_face_box(crop_rgb.shape))
             return embedding(np.ascontiguousarray(crop_rgb), pts)
         return faces[0].embedding
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Tuple
 
 import av
 import cv2

@@ -12,7 +12,7 @@ All models share one interface: `encode(x) -> z`, `decode(z, "a"|"b") -> (face, 
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn

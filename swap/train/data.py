@@ -103,13 +103,11 @@ def load_faces(folder: Path, size: int, coverage: float = 1.0, name: Optional[st
     if not files:
         raise InputError(f"no face images (PNG/JPG) in {folder}: run `veriswap extract` first")
     meta = {}
-    meta_size = None
     fj = folder / "faces.json"
     if fj.exists():
         try:
             doc = json.loads(fj.read_text())
             meta = doc.get("faces", {}) or {}
-            meta_size = doc.get("size")
         except (OSError, ValueError, AttributeError) as e:
             raise InputError(f"unreadable {fj}: {e}") from e
     full = int(round(size / coverage))

@@ -20,7 +20,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..device import cpu_fast_bf16, resolve_device
 from ..errors import InputError
