@@ -9,15 +9,16 @@ source's frame rate and audio (PyAV, H.264), and comes with research labels:
     OUT.labels/labels.json      per frame: swapped or not, each swapped face's box and landmarks
     OUT.labels/masks/NNNNNN.png per swapped frame: the manipulation mask (0-255, frame size)
 
-Nothing half-written: the video is encoded to a temp file, signed into place, then the labels are
-written atomically. An interrupted convert leaves no OUT.mp4 (re-run it; extract's alignments are kept).
+Nothing half-written, and resumable: the video is encoded in segments kept in `.OUT.parts/` beside OUT
+(swap/convert_parts.py); an interrupted convert leaves no OUT.mp4, and the same command run again picks up
+at the first unfinished segment. At the end the segments are joined (no re-encode) with the source's
+audio, signed into place, the labels written atomically and the work folder removed.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 from . import __version__
 from . import alignments as A
 from .color import COLOR_TRANSFERS, color_transfer
+from .convert_parts import Parts, join_segments, open_parts
 from .device import resolve_device
 from .errors import InputError
 from .masks import MASKS, face_mask
@@ -53,6 +55,7 @@ class ConvertSettings:
     sign: bool = True               # C2PA-sign the output (every generated video is signed)
     key_dir: Optional[str] = None   # signing identity folder (default: the local identity)
     frames: Optional[str] = None    # swap only in these frame ranges, e.g. "0-99,250-" (None: every frame)
+    segment_frames: int = 500       # frames per resumable segment (an interrupted convert redoes at most one)
     faces_dir: Optional[str] = None  # swap only faces whose aligned crop is still in this folder (faceswap's
                                      # --input-aligned-dir: delete or `sort --apply` bad crops, they stay unswapped)
 
@@ -65,6 +68,7 @@ class ConvertSummary:
     faces_skipped: int = 0          # other people, kept as they are
     faces_outside: int = 0          # faces of the source identity outside --frames, kept as they are
     faces_removed: int = 0          # faces whose crop is not in --faces-dir, kept as they are
+    frames_resumed: int = 0         # frames an interrupted run had finished (taken from its work folder)
     seconds: float = 0.0
     out: str = ""
     labels: str = ""
@@ -73,7 +77,7 @@ class ConvertSummary:
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (self.frames - self.frames_resumed) / self.seconds if self.seconds > 0 else 0.0   # this run's
 
 
 def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tuple[A.SourceRecord, int]:
@@ -89,6 +93,19 @@ def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tupl
     if rec is None:
         raise InputError(f"{alignments} holds no faces of {video.name} (extract it first, or omit --alignments)")
     return rec, int(aln.settings.get("every", 1))
+
+
+TOTALS = ("frames", "frames_swapped", "faces_swapped", "faces_skipped", "faces_outside", "faces_removed")
+
+
+def _finish_segment(parts: Parts, k: int, writer: VideoWriter, flush: Callable[[VideoWriter], None],
+                    seg_frames: List[Dict], summary: "ConvertSummary") -> None:
+    """Swap what is buffered, close the segment's video (atomic), then record it as done with its labels
+    and the running totals (the record is what makes it count)."""
+    flush(writer)
+    writer.close()
+    parts.finish(k, {"frames": list(seg_frames), "totals": {t: getattr(summary, t) for t in TOTALS}})
+    seg_frames.clear()
 
 
 def _crops_in(faces_dir: Path, rec: A.SourceRecord) -> set:
@@ -190,8 +207,8 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     video, out = Path(video), Path(out)
     if s.direction not in ("a2b", "b2a"):
         raise InputError("--direction must be a2b or b2a")
-    if s.batch_size < 1:
-        raise InputError("--batch-size must be >= 1")
+    if s.batch_size < 1 or s.segment_frames < 1:
+        raise InputError("--batch-size and the segment length must be >= 1")
     if not 0 <= s.sharpen <= 5:
         raise InputError(f"--sharpen must be between 0 and 5, got {s.sharpen}")
     if s.color not in COLOR_TRANSFERS:
@@ -225,54 +242,70 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     masks_dir = labels_dir / "masks"
     summary = ConvertSummary(out=str(out), labels=str(labels_dir / "labels.json"))
 
-    with tempfile.TemporaryDirectory(prefix=".veriswap-convert-", dir=out.parent) as td:
-        work = Path(td)
-        rec, every = _alignments_for(video, Path(alignments) if alignments else None, work)
-        kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
-        if every > 1:
-            summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
-        masks_dir.mkdir(parents=True, exist_ok=True)
-        frames_out: List[Dict] = []
-        unsigned = work / ("unsigned" + out.suffix.lower())
-        cov = float(cfg.get("coverage", 1.0))
-        pending: List[tuple] = []       # (frame, [(face record, crop)]) waiting for one batched forward
+    # the work folder (finished segments) is kept across runs while these match: see swap/convert_parts.py
+    plan = {"source": {"path": str(video.resolve()), **A.fingerprint(video)}, "model": cfg["weights"]["sha256"],
+            "alignments": A.fingerprint(Path(alignments)) if alignments else None,
+            "labels_dir": str(labels_dir.resolve()),
+            "settings": asdict(s) | {"key_dir": None, "device": None, "batch_size": None, "sign": None}}
+    parts, resumed = open_parts(out, plan, s.segment_frames)
+    rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
+    kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
+    if every > 1:
+        summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    done = parts.done()
+    if done:        # carry on from the last finished segment's running totals
+        for k, v in done[-1]["totals"].items():
+            setattr(summary, k, v)
+        summary.frames_resumed = summary.frames
+    cov = float(cfg.get("coverage", 1.0))
+    pending: List[tuple] = []       # (frame, [(face record, crop)]) waiting for one batched forward
+    seg_frames: List[Dict] = []     # the labels of the segment being written
 
-        def flush(writer: VideoWriter) -> None:
-            crops = [c for _, todo in pending for _, c in todo]
-            results = iter(swap_crops(model, cfg, crops, s.direction))
-            for fr, todo in pending:
-                rgb = fr.rgb
-                faces_lab = []
-                applied = np.zeros(rgb.shape[:2], np.uint8)
-                for f, crop in todo:
-                    swapped, learned = next(results)
-                    mtx = f.matrix_array()
-                    pts = f.landmarks_array() @ mtx[:, :2].T + mtx[:, 2]
-                    margin = int(round(f.size * (1 - cov) / 2))
-                    mask = face_mask(s.mask, pts, f.size, learned, margin, s.erode, s.blur)
-                    swapped = sharpen(color_transfer(s.color, swapped, crop, mask > 0.5), s.sharpen)
-                    m = _paste(rgb, swapped, mask, cv2.invertAffineTransform(mtx))
-                    np.maximum(applied, m, out=applied)
-                    faces_lab.append({"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,
-                                      "mask_pixels": int((m > 127).sum())})
-                entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
-                if faces_lab:
-                    name = f"{fr.index:06d}.png"
-                    write_image_atomic(masks_dir / name, applied, fsync=False)
-                    entry["mask"] = f"masks/{name}"
-                    summary.frames_swapped += 1
-                    summary.faces_swapped += len(faces_lab)
-                frames_out.append(entry)
-                writer.write(rgb)
-                summary.frames += 1
-                if progress:
-                    progress(summary.frames, info.frames)
-            pending.clear()
+    def flush(writer: VideoWriter) -> None:
+        crops = [c for _, todo in pending for _, c in todo]
+        results = iter(swap_crops(model, cfg, crops, s.direction))
+        for fr, todo in pending:
+            rgb = fr.rgb
+            faces_lab = []
+            applied = np.zeros(rgb.shape[:2], np.uint8)
+            for f, crop in todo:
+                swapped, learned = next(results)
+                mtx = f.matrix_array()
+                pts = f.landmarks_array() @ mtx[:, :2].T + mtx[:, 2]
+                margin = int(round(f.size * (1 - cov) / 2))
+                mask = face_mask(s.mask, pts, f.size, learned, margin, s.erode, s.blur)
+                swapped = sharpen(color_transfer(s.color, swapped, crop, mask > 0.5), s.sharpen)
+                m = _paste(rgb, swapped, mask, cv2.invertAffineTransform(mtx))
+                np.maximum(applied, m, out=applied)
+                faces_lab.append({"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,
+                                  "mask_pixels": int((m > 127).sum())})
+            entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
+            if faces_lab:
+                name = f"{fr.index:06d}.png"
+                write_image_atomic(masks_dir / name, applied, fsync=False)
+                entry["mask"] = f"masks/{name}"
+                summary.frames_swapped += 1
+                summary.faces_swapped += len(faces_lab)
+            seg_frames.append(entry)
+            writer.write(rgb)
+            summary.frames += 1
+            if progress:
+                progress(summary.frames, info.frames)
+        pending.clear()
 
-        with torch.inference_mode(), VideoWriter(unsigned, info.width, info.height, info.fps, crf=s.crf,
-                                                 audio_from=video) as writer:
+    writer: Optional[VideoWriter] = None
+    seg = len(done)
+    try:
+        with torch.inference_mode():
             queued = 0
-            for fr in iter_frames(video):
+            for fr in iter_frames(video, start=len(done) * s.segment_frames):
+                if writer is None or fr.index // s.segment_frames != seg:
+                    if writer is not None:
+                        _finish_segment(parts, seg, writer, flush, seg_frames, summary)
+                        queued = 0
+                    seg = fr.index // s.segment_frames
+                    writer = VideoWriter(parts.video(seg), info.width, info.height, info.fps, crf=s.crf)
                 todo = []
                 for f in rec.frames.get(fr.index, []):
                     if not in_ranges(fr.index, ranges):
@@ -293,36 +326,49 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                 if queued >= s.batch_size or len(pending) >= 2 * s.batch_size:
                     flush(writer)
                     queued = 0
-            flush(writer)
+            if writer is not None:
+                _finish_segment(parts, seg, writer, flush, seg_frames, summary)
+                writer = None
+    except BaseException:
+        if writer is not None:      # the unfinished segment goes; the finished ones stay for the re-run
+            writer.abort()
+        raise
 
-        model_hash = "sha256:" + cfg["weights"]["sha256"]
-        labels = {
-            "format": LABELS_FORMAT, "version": LABELS_VERSION, "created_by": f"veriswap {__version__}",
-            "source": str(video.resolve()), "output": out.name, "width": info.width, "height": info.height,
-            "fps": info.fps, "direction": s.direction,
-            "model": {"architecture": cfg["architecture"], "sha256": model_hash, "iteration": cfg.get("iteration"),
-                      "identities": {k: (v or {}).get("name") for k, v in cfg.get("identities", {}).items()}},
-            "settings": asdict(s) | {"key_dir": None},
-            "counts": {"frames": summary.frames, "frames_swapped": summary.frames_swapped,
-                       "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
-                       "faces_outside_frames": summary.faces_outside,
-                       "faces_not_in_faces_dir": summary.faces_removed},
-            "frames": frames_out,
-        }
-        if s.sign:
-            from provenance.c2pa_sign import SwapFacts, sign_file
+    metas = parts.done()
+    if not metas:
+        raise InputError(f"no frames decoded from {video}")
+    frames_out = [f for m in metas for f in m["frames"]]
+    unsigned = parts.folder / ("unsigned" + out.suffix.lower())
+    join_segments([parts.video(m["segment"]) for m in metas], unsigned, info.fps, video)
+    model_hash = "sha256:" + cfg["weights"]["sha256"]
+    labels = {
+        "format": LABELS_FORMAT, "version": LABELS_VERSION, "created_by": f"veriswap {__version__}",
+        "source": str(video.resolve()), "output": out.name, "width": info.width, "height": info.height,
+        "fps": info.fps, "direction": s.direction,
+        "model": {"architecture": cfg["architecture"], "sha256": model_hash, "iteration": cfg.get("iteration"),
+                  "identities": {k: (v or {}).get("name") for k, v in cfg.get("identities", {}).items()}},
+        "settings": asdict(s) | {"key_dir": None},
+        "counts": {"frames": summary.frames, "frames_swapped": summary.frames_swapped,
+                   "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
+                   "faces_outside_frames": summary.faces_outside,
+                   "faces_not_in_faces_dir": summary.faces_removed},
+        "frames": frames_out,
+    }
+    if s.sign:
+        from provenance.c2pa_sign import SwapFacts, sign_file
 
-            facts = SwapFacts(model_hash=model_hash, direction=s.direction,
-                              identities={k: str(v) for k, v in labels["model"]["identities"].items()},
-                              frames_total=summary.frames, frames_swapped=summary.frames_swapped,
-                              faces_swapped=summary.faces_swapped, source=str(video),
-                              model_name=cfg["architecture"], labels_file=str(labels_dir / "labels.json"),
-                              swapped_frames=format_frame_ranges([f["index"] for f in frames_out if f["swapped"]]))
-            res = sign_file(unsigned, out, identity, facts=facts, source=video)
-            summary.manifest = res.manifest_label
-            labels["c2pa_manifest"] = res.manifest_label
-        else:
-            os.replace(unsigned, out)
-        atomic_write_bytes(labels_dir / "labels.json", json.dumps(labels, separators=(",", ":")).encode())
+        facts = SwapFacts(model_hash=model_hash, direction=s.direction,
+                          identities={k: str(v) for k, v in labels["model"]["identities"].items()},
+                          frames_total=summary.frames, frames_swapped=summary.frames_swapped,
+                          faces_swapped=summary.faces_swapped, source=str(video),
+                          model_name=cfg["architecture"], labels_file=str(labels_dir / "labels.json"),
+                          swapped_frames=format_frame_ranges([f["index"] for f in frames_out if f["swapped"]]))
+        res = sign_file(unsigned, out, identity, facts=facts, source=video)
+        summary.manifest = res.manifest_label
+        labels["c2pa_manifest"] = res.manifest_label
+    else:
+        os.replace(unsigned, out)
+    atomic_write_bytes(labels_dir / "labels.json", json.dumps(labels, separators=(",", ":")).encode())
+    parts.remove()
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -50,11 +50,18 @@ def convert_command(
     with progress_bar(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       disable=no_progress) as bar:
         task = bar.add_task("convert", total=None)
-        s = convert(video, model_dir, out, alignments, settings, labels_dir,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total or None))
+        try:
+            s = convert(video, model_dir, out, alignments, settings, labels_dir,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total or None))
+        except KeyboardInterrupt:
+            from .convert_parts import parts_folder
+            typer.echo(f"interrupted: finished segments are kept in {parts_folder(out)}; "
+                       "run the same command again to resume", err=True)
+            raise typer.Exit(130) from None
     for w in s.warnings:
         typer.secho(f"warning: {w}", err=True, fg="yellow")
-    typer.echo(f"convert: {s.frames} frames, {s.frames_swapped} with swapped faces, {s.faces_swapped} faces swapped,"
+    typer.echo(f"convert: {s.frames} frames" + (f" ({s.frames_resumed} resumed)" if s.frames_resumed else "")
+               + f", {s.frames_swapped} with swapped faces, {s.faces_swapped} faces swapped,"
                f" {s.faces_skipped} other faces kept"
                + (f", {s.faces_outside} outside --frames kept" if frames else "")
                + (f", {s.faces_removed} not in --faces-dir kept" if faces_dir else "")

@@ -248,17 +248,44 @@ def test_faces_dir_swaps_only_the_crops_still_in_it(setup, tmp_path):
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_interrupted_convert_leaves_nothing_behind(setup, tmp_path):
+def test_interrupted_convert_resumes_at_the_first_unfinished_segment(setup, converted, tmp_path):
     out = tmp_path / "o.mp4"
+    cfg = lambda **k: ConvertSettings(key_dir=str(setup["keys"]), device="cpu", segment_frames=4, **k)  # noqa: E731
 
-    def stop(done, total):
-        if done == 5:
-            raise KeyboardInterrupt
+    def stop_at(n):
+        def progress(done, total):
+            seen.append(done)
+            if done == n:
+                raise KeyboardInterrupt
+        return progress
+    seen: list = []
     with pytest.raises(KeyboardInterrupt):
-        convert(setup["va"], setup["model"], out, setup["aln"],
-                ConvertSettings(key_dir=str(setup["keys"]), device="cpu"), progress=stop)
+        convert(setup["va"], setup["model"], out, setup["aln"], cfg(), progress=stop_at(10))
+    parts = tmp_path / ".o.mp4.parts"
     assert not out.exists() and not (tmp_path / "o.labels" / "labels.json").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert sorted(p.name for p in parts.glob("seg_*")) == [f"seg_00000{k}.{e}" for k in (0, 1) for e in ("json", "mp4")]
+    assert not [p for p in parts.iterdir() if p.name.startswith(".")]       # the unfinished segment is gone
+    seen.clear()                  # same command: frames 0-7 are kept, work restarts at frame 8
+    s = convert(setup["va"], setup["model"], out, setup["aln"], cfg(), progress=lambda d, t: seen.append(d))
+    assert seen[0] == 9 and s.frames_resumed == 8 and s.frames == s.frames_swapped == N and not parts.exists()
+    lab = json.loads((tmp_path / "o.labels" / "labels.json").read_text())
+    ref = json.loads(converted[0].with_suffix(".labels").joinpath("labels.json").read_text())
+    assert lab["frames"] == ref["frames"] and lab["counts"] == ref["counts"]
+    src, dst = probe(setup["va"]), probe(out)                  # joined without a glitch: timing, audio
+    assert dst.frames == N and abs(dst.fps - src.fps) < 1e-6 and dst.has_audio
+    times = [f.time for f in iter_frames(out)]
+    assert times == pytest.approx([f.time for f in iter_frames(setup["va"])], abs=1e-3)
+    # the same pictures as the one-piece run up to H.264 (~1.2 here; neighbouring frames differ by 24-40)
+    for a, b in zip(iter_frames(out), iter_frames(converted[0])):
+        assert np.abs(a.rgb.astype(int) - b.rgb.astype(int)).mean() < 3.0
+    from provenance.c2pa_verify import verify_file
+    assert verify_file(out, trust_anchors=[setup["keys"] / "root.pem"]).state == "trusted"
+    # another setting is another plan: the kept segments are not mixed into it
+    with pytest.raises(KeyboardInterrupt):
+        convert(setup["va"], setup["model"], out, setup["aln"], cfg(color="lab"), progress=stop_at(6))
+    seen.clear()
+    s = convert(setup["va"], setup["model"], out, setup["aln"], cfg(color="none"), progress=lambda d, t: seen.append(d))
+    assert seen[0] == 1 and s.frames_resumed == 0
 
 
 def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path):
