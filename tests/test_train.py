@@ -473,9 +473,10 @@ def test_cuda_mixed_precision_channels_last(faces, tmp_path, compile_mode):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_step_is_queued_without_waiting_for_the_gpu(faces, tmp_path):
+@pytest.mark.parametrize("options", [{}, {"augment": AugmentConfig(warp_to_landmarks=True), "uniform_yaw": True}])
+def test_cuda_step_is_queued_without_waiting_for_the_gpu(faces, tmp_path, options):
     # any host read (.item(), a blocking copy) would make Python wait for every step: the GPU idles between them
-    tr = Trainer(tiny_cfg(faces, tmp_path / "m", device="cuda", iterations=10))
+    tr = Trainer(tiny_cfg(faces, tmp_path / "m", device="cuda", iterations=10, **options))
     for _ in range(2):          # lazy CUDA/cuDNN initialisation may synchronise
         tr.train_step()
     torch.cuda.set_sync_debug_mode("error")

@@ -123,7 +123,8 @@ def landmark_warp_field(src: torch.Tensor, dst: torch.Tensor, n: int = 32, reg: 
     K = _tps_kernel(torch.cdist(c, c) ** 2) + reg * torch.eye(k, device=dev)
     P = torch.cat([torch.ones(b, k, 1, device=dev), c], 2)
     A = torch.cat([torch.cat([K, P], 2), torch.cat([P.transpose(1, 2), torch.zeros(b, 3, 3, device=dev)], 2)], 1)
-    coef = torch.linalg.solve(A, torch.cat([v, torch.zeros(b, 3, 2, device=dev)], 1))   # B,K+3,2
+    # solve_ex: no singularity check, which would read a flag back from the GPU every step
+    coef = torch.linalg.solve_ex(A, torch.cat([v, torch.zeros(b, 3, 2, device=dev)], 1))[0]   # B,K+3,2
     t = torch.linspace(-1, 1, n, device=dev)
     q = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(1, n * n, 2).expand(b, -1, -1)
     U = _tps_kernel(torch.cdist(q, c) ** 2)
