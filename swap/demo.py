@@ -8,7 +8,8 @@ Steps (the list `STEPS`; each is resumable, so a re-run on the same folder redoe
  1. videos   two short H.264 + AAC clips made from real photos: astronaut (Eileen Collins) = identity A,
              Grace Hopper = identity B (`swap.samples`)
  2. extract  dlib HOG detection, 68 landmarks, alignment, identity embeddings; A is filtered with
-             `ref_face` = the astronaut photo, so only her face is kept (dlib can fire on the photo twice)
+             `ref_face` = the astronaut photo, so only her face is kept (dlib can fire on the photo twice);
+             then `swap.sort` ranks each faces folder by identity (sort.json; nothing is moved)
  3. train    the `original` model for `time_limit` seconds of training in total (a re-run trains only
              the time still missing; a larger limit trains on), preview.png and identity check
  4. keys     a provenance identity (Ed25519 root CA + C2PA signing certificate + tag.key) in DIR/keys
@@ -186,6 +187,7 @@ def _step_extract(ctx: Context, res: StepResult) -> None:
 
     from .extract import ExtractSettings, extract
     from .progress import progress_bar
+    from .sort import SortSettings, sort_faces
 
     o = ctx.opts
     out: Dict[str, Any] = {}
@@ -213,15 +215,24 @@ def _step_extract(ctx: Context, res: StepResult) -> None:
                     f"{s.faces_found} faces found{filt} -> {n} aligned {o.size}px crops in {ctx.faces(person)}")
         else:
             ctx.say(f"{person}: already extracted, {n} aligned crops in {ctx.faces(person)}")
-        out[person] = {"faces_dir": str(ctx.faces(person)), "faces": n,
-                       "alignments": str(ctx.faces(person) / "alignments.json"),
-                       "faces_filtered": s.faces_filtered, "frames_read": s.frames_read}
         if n == 0:
             raise InputError(f"extract found no faces of {person}")
+        # what `veriswap sort` says of the folder (scores from faces.json: well under a second); nothing moved
+        rep = sort_faces(ctx.faces(person), SortSettings(by="identity", max_distance=SORT_MAX_DISTANCE))
+        far = max((f.identity for f in rep.ranked if f.identity is not None), default=float("nan"))
+        ctx.say(f"{person}: sort by identity: farthest crop {far:.2f} from the median face, "
+                f"{len(rep.rejected)} beyond {SORT_MAX_DISTANCE} (sort.json)")
+        out[person] = {"faces_dir": str(ctx.faces(person)), "faces": n,
+                       "alignments": str(ctx.faces(person) / "alignments.json"),
+                       "faces_filtered": s.faces_filtered, "frames_read": s.frames_read,
+                       "sort": {"farthest": round(far, 4), "beyond": len(rep.rejected)}}
     res.resumed = resumed
     res.lines.append(f"{out[PERSON_A]['faces']} faces of A (reference-face filter on), "
                      f"{out[PERSON_B]['faces']} of B, alignments.json + faces.json beside them")
     ctx.data["extract"] = out
+
+
+SORT_MAX_DISTANCE = 0.55     # against the folder's median face (docs/sort.md: own faces 0.12-0.47, others 0.62+)
 
 
 # ---- 3. train -------------------------------------------------------------------------------------
