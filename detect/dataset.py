@@ -24,6 +24,7 @@ import numpy as np
 from swap import alignments as A
 from swap.convert import default_labels_dir
 from swap.errors import InputError
+from swap.lock import folder_lock
 from swap.video import VIDEO_EXTS, atomic_write_bytes, expand_inputs, iter_frames, probe, write_image_atomic
 
 from .crops import CROP_SCALE, CROP_SIZE, crop_face, evenly_spaced
@@ -265,14 +266,21 @@ def _process_video(root: Path, v: VideoEntry, labels: Optional[dict], s: Dataset
 def build_dataset(real: Sequence[Path], fake: Sequence[Path], out: Path,
                   settings: Optional[DatasetSettings] = None,
                   progress: Optional[Callable[[int, int, str], None]] = None) -> DatasetSummary:
-    """Build (or resume) a dataset folder. `progress(done, total, video_name)` after each video."""
+    """Build (or resume) a dataset folder. `progress(done, total, video_name)` after each video. The folder
+    is held while it is written: a second build into it is refused (swap.lock)."""
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"output is not a folder: {out}")
+    with folder_lock(Path(out), "veriswap detect dataset"):
+        return _build_dataset(real, fake, out, settings, progress)
+
+
+def _build_dataset(real: Sequence[Path], fake: Sequence[Path], out: Path, settings: Optional[DatasetSettings],
+                   progress: Optional[Callable[[int, int, str], None]]) -> DatasetSummary:
     t0 = time.perf_counter()
     s = settings or DatasetSettings()
     if s.frames < 0 or not 32 <= s.size <= 1024 or not 1.0 <= s.scale <= 3.0:
         raise InputError("--frames must be >= 0, --size 32..1024, --scale 1.0..3.0")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output is not a folder: {out}")
     plans = plan_videos(real, fake)
     out.mkdir(parents=True, exist_ok=True)
     summary = DatasetSummary(root=str(out))

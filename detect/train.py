@@ -27,6 +27,7 @@ import numpy as np
 
 from swap.device import resolve_device
 from swap.errors import InputError
+from swap.lock import folder_lock
 from swap.video import atomic_write_bytes
 
 from . import dataset as D
@@ -158,7 +159,16 @@ def _torch_bytes(obj) -> bytes:
 
 def train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettings] = None,
                    progress: Optional[Callable[[int, int, int, float], None]] = None) -> TrainSummary:
-    """Train (or resume) a detector into `out`. `progress(epoch, step, steps, loss)` per step."""
+    """Train (or resume) a detector into `out`. `progress(epoch, step, steps, loss)` per step. The folder is
+    held while it is written: a second training into it is refused (swap.lock)."""
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"output is not a folder: {out}")
+    with folder_lock(Path(out), "veriswap detect train"):
+        return _train_detector(dataset_dir, out, settings, progress)
+
+
+def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettings],
+                    progress: Optional[Callable[[int, int, int, float], None]]) -> TrainSummary:
     t0 = time.perf_counter()
     s = settings or TrainSettings()
     if s.epochs < 1 or s.batch_size < 1 or s.lr <= 0:
@@ -195,9 +205,6 @@ def train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSetting
         torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output is not a folder: {out}")
-    out.mkdir(parents=True, exist_ok=True)
     key = s.resume_key(dataset_id(ds))
     train_set = CropSet(ds.root, train_s, size, mean, std, True, s.sbi, s.augment)
     val_set = CropSet(ds.root, val_s, size, mean, std, False, False, 0.0)

@@ -30,9 +30,10 @@ import numpy as np
 from . import __version__
 from . import alignments as A
 from .color import COLOR_TRANSFERS, color_transfer
-from .convert_parts import Parts, join_segments, open_parts
+from .convert_parts import Parts, join_segments, open_parts, parts_folder
 from .device import resolve_device
 from .errors import InputError
+from .lock import folder_lock
 from .masks import MASKS, face_mask
 from .video import VideoWriter, atomic_write_bytes, iter_frames, probe, write_image_atomic
 
@@ -242,133 +243,135 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     masks_dir = labels_dir / "masks"
     summary = ConvertSummary(out=str(out), labels=str(labels_dir / "labels.json"))
 
-    # the work folder (finished segments) is kept across runs while these match: see swap/convert_parts.py
-    plan = {"source": {"path": str(video.resolve()), **A.fingerprint(video)}, "model": cfg["weights"]["sha256"],
-            "alignments": A.fingerprint(Path(alignments)) if alignments else None,
-            "labels_dir": str(labels_dir.resolve()),
-            "settings": asdict(s) | {"key_dir": None, "device": None, "batch_size": None, "sign": None}}
-    parts, resumed = open_parts(out, plan, s.segment_frames)
-    rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
-    kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
-    if every > 1:
-        summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
-    masks_dir.mkdir(parents=True, exist_ok=True)
-    done = parts.done()
-    if done:        # carry on from the last finished segment's running totals
-        for k, v in done[-1]["totals"].items():
-            setattr(summary, k, v)
-        summary.frames_resumed = summary.frames
-    cov = float(cfg.get("coverage", 1.0))
-    pending: List[tuple] = []       # (frame, [(face record, crop)]) waiting for one batched forward
-    seg_frames: List[Dict] = []     # the labels of the segment being written
+    # one convert per output at a time: a second one would write the same segments
+    with folder_lock(parts_folder(out), "veriswap convert"):
+        # the work folder (finished segments) is kept across runs while these match: see swap/convert_parts.py
+        plan = {"source": {"path": str(video.resolve()), **A.fingerprint(video)}, "model": cfg["weights"]["sha256"],
+                "alignments": A.fingerprint(Path(alignments)) if alignments else None,
+                "labels_dir": str(labels_dir.resolve()),
+                "settings": asdict(s) | {"key_dir": None, "device": None, "batch_size": None, "sign": None}}
+        parts, resumed = open_parts(out, plan, s.segment_frames)
+        rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
+        kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
+        if every > 1:
+            summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
+        masks_dir.mkdir(parents=True, exist_ok=True)
+        done = parts.done()
+        if done:        # carry on from the last finished segment's running totals
+            for k, v in done[-1]["totals"].items():
+                setattr(summary, k, v)
+            summary.frames_resumed = summary.frames
+        cov = float(cfg.get("coverage", 1.0))
+        pending: List[tuple] = []       # (frame, [(face record, crop)]) waiting for one batched forward
+        seg_frames: List[Dict] = []     # the labels of the segment being written
 
-    def flush(writer: VideoWriter) -> None:
-        crops = [c for _, todo in pending for _, c in todo]
-        results = iter(swap_crops(model, cfg, crops, s.direction))
-        for fr, todo in pending:
-            rgb = fr.rgb
-            faces_lab = []
-            applied = np.zeros(rgb.shape[:2], np.uint8)
-            for f, crop in todo:
-                swapped, learned = next(results)
-                mtx = f.matrix_array()
-                pts = f.landmarks_array() @ mtx[:, :2].T + mtx[:, 2]
-                margin = int(round(f.size * (1 - cov) / 2))
-                mask = face_mask(s.mask, pts, f.size, learned, margin, s.erode, s.blur)
-                swapped = sharpen(color_transfer(s.color, swapped, crop, mask > 0.5), s.sharpen)
-                m = _paste(rgb, swapped, mask, cv2.invertAffineTransform(mtx))
-                np.maximum(applied, m, out=applied)
-                faces_lab.append({"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,
-                                  "mask_pixels": int((m > 127).sum())})
-            entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
-            if faces_lab:
-                name = f"{fr.index:06d}.png"
-                write_image_atomic(masks_dir / name, applied, fsync=False)
-                entry["mask"] = f"masks/{name}"
-                summary.frames_swapped += 1
-                summary.faces_swapped += len(faces_lab)
-            seg_frames.append(entry)
-            writer.write(rgb)
-            summary.frames += 1
-            if progress:
-                progress(summary.frames, info.frames)
-        pending.clear()
+        def flush(writer: VideoWriter) -> None:
+            crops = [c for _, todo in pending for _, c in todo]
+            results = iter(swap_crops(model, cfg, crops, s.direction))
+            for fr, todo in pending:
+                rgb = fr.rgb
+                faces_lab = []
+                applied = np.zeros(rgb.shape[:2], np.uint8)
+                for f, crop in todo:
+                    swapped, learned = next(results)
+                    mtx = f.matrix_array()
+                    pts = f.landmarks_array() @ mtx[:, :2].T + mtx[:, 2]
+                    margin = int(round(f.size * (1 - cov) / 2))
+                    mask = face_mask(s.mask, pts, f.size, learned, margin, s.erode, s.blur)
+                    swapped = sharpen(color_transfer(s.color, swapped, crop, mask > 0.5), s.sharpen)
+                    m = _paste(rgb, swapped, mask, cv2.invertAffineTransform(mtx))
+                    np.maximum(applied, m, out=applied)
+                    faces_lab.append({"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,
+                                      "mask_pixels": int((m > 127).sum())})
+                entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
+                if faces_lab:
+                    name = f"{fr.index:06d}.png"
+                    write_image_atomic(masks_dir / name, applied, fsync=False)
+                    entry["mask"] = f"masks/{name}"
+                    summary.frames_swapped += 1
+                    summary.faces_swapped += len(faces_lab)
+                seg_frames.append(entry)
+                writer.write(rgb)
+                summary.frames += 1
+                if progress:
+                    progress(summary.frames, info.frames)
+            pending.clear()
 
-    writer: Optional[VideoWriter] = None
-    seg = len(done)
-    try:
-        with torch.inference_mode():
-            queued = 0
-            for fr in iter_frames(video, start=len(done) * s.segment_frames):
-                if writer is None or fr.index // s.segment_frames != seg:
-                    if writer is not None:
-                        _finish_segment(parts, seg, writer, flush, seg_frames, summary)
-                        queued = 0
-                    seg = fr.index // s.segment_frames
-                    writer = VideoWriter(parts.video(seg), info.width, info.height, info.fps, crf=s.crf)
-                todo = []
-                for f in rec.frames.get(fr.index, []):
-                    if not in_ranges(fr.index, ranges):
-                        summary.faces_outside += 1
-                        continue
-                    if kept_crops is not None and f.file not in kept_crops:
-                        summary.faces_removed += 1
-                        continue
-                    if centroid is not None and f.embedding is not None:
-                        if np.linalg.norm(np.asarray(f.embedding, np.float32) - centroid) > s.max_distance:
-                            summary.faces_skipped += 1
+        writer: Optional[VideoWriter] = None
+        seg = len(done)
+        try:
+            with torch.inference_mode():
+                queued = 0
+                for fr in iter_frames(video, start=len(done) * s.segment_frames):
+                    if writer is None or fr.index // s.segment_frames != seg:
+                        if writer is not None:
+                            _finish_segment(parts, seg, writer, flush, seg_frames, summary)
+                            queued = 0
+                        seg = fr.index // s.segment_frames
+                        writer = VideoWriter(parts.video(seg), info.width, info.height, info.fps, crf=s.crf)
+                    todo = []
+                    for f in rec.frames.get(fr.index, []):
+                        if not in_ranges(fr.index, ranges):
+                            summary.faces_outside += 1
                             continue
-                    crop = cv2.warpAffine(fr.rgb, f.matrix_array(), (f.size, f.size), flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REFLECT)
-                    todo.append((f, crop))
-                pending.append((fr, todo))
-                queued += len(todo)
-                if queued >= s.batch_size or len(pending) >= 2 * s.batch_size:
-                    flush(writer)
-                    queued = 0
-            if writer is not None:
-                _finish_segment(parts, seg, writer, flush, seg_frames, summary)
-                writer = None
-    except BaseException:
-        if writer is not None:      # the unfinished segment goes; the finished ones stay for the re-run
-            writer.abort()
-        raise
+                        if kept_crops is not None and f.file not in kept_crops:
+                            summary.faces_removed += 1
+                            continue
+                        if centroid is not None and f.embedding is not None:
+                            if np.linalg.norm(np.asarray(f.embedding, np.float32) - centroid) > s.max_distance:
+                                summary.faces_skipped += 1
+                                continue
+                        crop = cv2.warpAffine(fr.rgb, f.matrix_array(), (f.size, f.size), flags=cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_REFLECT)
+                        todo.append((f, crop))
+                    pending.append((fr, todo))
+                    queued += len(todo)
+                    if queued >= s.batch_size or len(pending) >= 2 * s.batch_size:
+                        flush(writer)
+                        queued = 0
+                if writer is not None:
+                    _finish_segment(parts, seg, writer, flush, seg_frames, summary)
+                    writer = None
+        except BaseException:
+            if writer is not None:      # the unfinished segment goes; the finished ones stay for the re-run
+                writer.abort()
+            raise
 
-    metas = parts.done()
-    if not metas:
-        raise InputError(f"no frames decoded from {video}")
-    frames_out = [f for m in metas for f in m["frames"]]
-    unsigned = parts.folder / ("unsigned" + out.suffix.lower())
-    join_segments([parts.video(m["segment"]) for m in metas], unsigned, info.fps, video)
-    model_hash = "sha256:" + cfg["weights"]["sha256"]
-    labels = {
-        "format": LABELS_FORMAT, "version": LABELS_VERSION, "created_by": f"veriswap {__version__}",
-        "source": str(video.resolve()), "output": out.name, "width": info.width, "height": info.height,
-        "fps": info.fps, "direction": s.direction,
-        "model": {"architecture": cfg["architecture"], "sha256": model_hash, "iteration": cfg.get("iteration"),
-                  "identities": {k: (v or {}).get("name") for k, v in cfg.get("identities", {}).items()}},
-        "settings": asdict(s) | {"key_dir": None},
-        "counts": {"frames": summary.frames, "frames_swapped": summary.frames_swapped,
-                   "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
-                   "faces_outside_frames": summary.faces_outside,
-                   "faces_not_in_faces_dir": summary.faces_removed},
-        "frames": frames_out,
-    }
-    if s.sign:
-        from provenance.c2pa_sign import SwapFacts, sign_file
+        metas = parts.done()
+        if not metas:
+            raise InputError(f"no frames decoded from {video}")
+        frames_out = [f for m in metas for f in m["frames"]]
+        unsigned = parts.folder / ("unsigned" + out.suffix.lower())
+        join_segments([parts.video(m["segment"]) for m in metas], unsigned, info.fps, video)
+        model_hash = "sha256:" + cfg["weights"]["sha256"]
+        labels = {
+            "format": LABELS_FORMAT, "version": LABELS_VERSION, "created_by": f"veriswap {__version__}",
+            "source": str(video.resolve()), "output": out.name, "width": info.width, "height": info.height,
+            "fps": info.fps, "direction": s.direction,
+            "model": {"architecture": cfg["architecture"], "sha256": model_hash, "iteration": cfg.get("iteration"),
+                      "identities": {k: (v or {}).get("name") for k, v in cfg.get("identities", {}).items()}},
+            "settings": asdict(s) | {"key_dir": None},
+            "counts": {"frames": summary.frames, "frames_swapped": summary.frames_swapped,
+                       "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
+                       "faces_outside_frames": summary.faces_outside,
+                       "faces_not_in_faces_dir": summary.faces_removed},
+            "frames": frames_out,
+        }
+        if s.sign:
+            from provenance.c2pa_sign import SwapFacts, sign_file
 
-        facts = SwapFacts(model_hash=model_hash, direction=s.direction,
-                          identities={k: str(v) for k, v in labels["model"]["identities"].items()},
-                          frames_total=summary.frames, frames_swapped=summary.frames_swapped,
-                          faces_swapped=summary.faces_swapped, source=str(video),
-                          model_name=cfg["architecture"], labels_file=str(labels_dir / "labels.json"),
-                          swapped_frames=format_frame_ranges([f["index"] for f in frames_out if f["swapped"]]))
-        res = sign_file(unsigned, out, identity, facts=facts, source=video)
-        summary.manifest = res.manifest_label
-        labels["c2pa_manifest"] = res.manifest_label
-    else:
-        os.replace(unsigned, out)
-    atomic_write_bytes(labels_dir / "labels.json", json.dumps(labels, separators=(",", ":")).encode())
-    parts.remove()
+            facts = SwapFacts(model_hash=model_hash, direction=s.direction,
+                              identities={k: str(v) for k, v in labels["model"]["identities"].items()},
+                              frames_total=summary.frames, frames_swapped=summary.frames_swapped,
+                              faces_swapped=summary.faces_swapped, source=str(video),
+                              model_name=cfg["architecture"], labels_file=str(labels_dir / "labels.json"),
+                              swapped_frames=format_frame_ranges([f["index"] for f in frames_out if f["swapped"]]))
+            res = sign_file(unsigned, out, identity, facts=facts, source=video)
+            summary.manifest = res.manifest_label
+            labels["c2pa_manifest"] = res.manifest_label
+        else:
+            os.replace(unsigned, out)
+        atomic_write_bytes(labels_dir / "labels.json", json.dumps(labels, separators=(",", ":")).encode())
+        parts.remove()
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import List, Optional
 
+from .lock import LOCK_NAME
 from .video import atomic_write_bytes
 
 PLAN_VERSION = 1
@@ -73,8 +74,12 @@ def open_parts(out: Path, plan: dict, segment_frames: int) -> tuple:
             resumed = (folder / "plan.json").read_bytes() == blob
         except OSError:
             resumed = False
-        if not resumed:
-            shutil.rmtree(folder)
+        if not resumed:     # another plan: start over (the lock file stays: its holder is this process)
+            for p in folder.iterdir():
+                if p.is_dir():
+                    shutil.rmtree(p)
+                elif p.name != LOCK_NAME:
+                    p.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     if not resumed:
         atomic_write_bytes(folder / "plan.json", blob)

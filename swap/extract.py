@@ -37,6 +37,7 @@ from . import __version__
 from . import alignments as A
 from . import faces as F
 from .errors import InputError
+from .lock import folder_lock
 from .tracking import FaceTracker
 from .video import VideoInfo, atomic_write_bytes, expand_inputs, iter_frames, probe, read_image, write_image_atomic
 
@@ -386,8 +387,7 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
     try:
         # the alignments are streamed (`A.AlignmentsStore`): memory holds each source's fields and counts, not
         # its records, so the parent stays flat however long the video
-        with _open_alignments(aln_path, s, faces_dir, overwrite) as store:
-            faces_dir.mkdir(parents=True, exist_ok=True)
+        with folder_lock(faces_dir, "veriswap extract"), _open_alignments(aln_path, s, faces_dir, overwrite) as store:
             _extract_sources(infos, store, s, ref, faces_dir, jobs, progress, summary)
     except BaseException:
         _remove_empty_dirs(faces_dir, made)

@@ -264,7 +264,7 @@ def test_interrupted_convert_resumes_at_the_first_unfinished_segment(setup, conv
     parts = tmp_path / ".o.mp4.parts"
     assert not out.exists() and not (tmp_path / "o.labels" / "labels.json").exists()
     assert sorted(p.name for p in parts.glob("seg_*")) == [f"seg_00000{k}.{e}" for k in (0, 1) for e in ("json", "mp4")]
-    assert not [p for p in parts.iterdir() if p.name.startswith(".")]       # the unfinished segment is gone
+    assert [p.name for p in parts.iterdir() if p.name.startswith(".")] == [".veriswap.lock"]   # no unfinished segment
     seen.clear()                  # same command: frames 0-7 are kept, work restarts at frame 8
     s = convert(setup["va"], setup["model"], out, setup["aln"], cfg(), progress=lambda d, t: seen.append(d))
     assert seen[0] == 9 and s.frames_resumed == 8 and s.frames == s.frames_swapped == N and not parts.exists()
@@ -286,6 +286,11 @@ def test_interrupted_convert_resumes_at_the_first_unfinished_segment(setup, conv
     seen.clear()
     s = convert(setup["va"], setup["model"], out, setup["aln"], cfg(color="none"), progress=lambda d, t: seen.append(d))
     assert seen[0] == 1 and s.frames_resumed == 0
+    from swap.convert_parts import parts_folder
+    from swap.lock import folder_lock
+    with folder_lock(parts_folder(out), "veriswap convert"):     # another convert to the same output
+        with pytest.raises(InputError, match="in use by veriswap convert"):
+            convert(setup["va"], setup["model"], out, setup["aln"], cfg())
 
 
 def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path):

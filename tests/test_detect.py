@@ -407,7 +407,14 @@ def test_bad_inputs_exit_2_with_one_line(det, ds, world, tmp_path, capsys):
         assert _cli(*args) == 2, args
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and len(err.splitlines()) == 1 and "Traceback" not in err, (args, err)
-    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "r").exists() and not (tmp_path / "z").exists()
+    from swap.lock import folder_lock
+    busy = tmp_path / "busy"                # a dataset or detector folder another process is writing
+    with folder_lock(busy, "veriswap detect dataset"):
+        for args in (("detect", "dataset", "--real", str(world["real"]["grace"]), "-o", str(busy)),
+                     ("detect", "train", str(ds[0]), "-o", str(busy))):
+            assert _cli(*args) == 2, args
+            assert "is in use by veriswap detect dataset" in capsys.readouterr().err
     with pytest.raises(InputError, match="unknown timm architecture"):
         from detect.model import create_model
 

@@ -250,6 +250,13 @@ def test_bad_inputs_give_one_line_errors_and_exit_2(tmp_path, media):
     assert r.returncode == 2 and "unknown detector" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("extract", media["astronaut"], "-o", tmp_path / "o2", "--size", "8")
     assert r.returncode == 2 and "--size" in r.stderr
+    from swap.lock import folder_lock
+    busy = tmp_path / "busy"                # another extract is writing there: refused, nothing touched
+    with folder_lock(busy, "veriswap extract"):
+        r = run_cli("extract", media["astronaut"], "-o", busy, "--no-progress")
+    assert r.returncode == 2 and r.stderr == (f"error: {busy} is in use by veriswap extract (pid {os.getpid()}): "
+                                              "wait for it to finish, or stop it\n"), r.stderr
+    assert [p.name for p in busy.iterdir()] == [".veriswap.lock"]
 
 
 def test_unreadable_video_alone_is_one_error_and_leaves_no_folder(tmp_path, media):

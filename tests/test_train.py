@@ -436,6 +436,22 @@ def test_cli_sigusr1_saves_and_goes_on_sigterm_saves_and_exits(faces, tmp_path):
     assert "SIGTERM" in out and "examples/s" in out and f"saved iteration {st['iteration']}" in out
 
 
+def test_a_second_writer_of_a_model_folder_is_refused_and_a_killed_one_holds_nothing(faces, tmp_path):
+    md = tmp_path / "m"
+    code = ("import sys, time\nfrom swap.lock import folder_lock\n"
+            "with folder_lock(sys.argv[1], 'veriswap train'):\n    print('held', flush=True)\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(md)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match=rf"in use by veriswap train \(pid {holder.pid}\)"):
+            train(tiny_cfg(faces, md, iterations=1))
+        assert not (md / "state.json").exists()
+    finally:
+        holder.kill()                           # kill -9: the kernel drops its lock, nothing stale is left
+        holder.wait()
+    assert train(tiny_cfg(faces, md, iterations=1))["iteration"] == 1
+
+
 def test_ddp_two_cpu_processes_write_one_checkpoint(faces, tmp_path):
     md = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -689,9 +689,16 @@ class Trainer:
 
 
 def train(cfg: TrainConfig) -> Dict[str, Any]:
-    """Train (or resume) and return the summary dict."""
-    t = Trainer(cfg)
-    try:
-        return t.run()
-    finally:
-        t.close()
+    """Train (or resume) and return the summary dict. The model folder is held for the whole run (rank 0,
+    the only writer, holds it; from before the checkpoint is read): a second trainer on it is refused."""
+    from contextlib import nullcontext
+
+    from ..lock import folder_lock
+
+    main = int(os.environ.get("RANK", "0")) == 0
+    with folder_lock(Path(cfg.model_dir), "veriswap train") if main else nullcontext():
+        t = Trainer(cfg)
+        try:
+            return t.run()
+        finally:
+            t.close()
