@@ -99,6 +99,12 @@ def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tupl
 TOTALS = ("frames", "frames_swapped", "faces_swapped", "faces_skipped", "faces_outside", "faces_removed")
 
 
+def output_settings(s: ConvertSettings) -> Dict:
+    """The settings that decide the output's pixels and labels (not where the work runs, the batch size
+    or who signs): what a resumed segment or a skipped batch item must agree on."""
+    return {k: v for k, v in asdict(s).items() if k not in ("key_dir", "device", "batch_size", "sign")}
+
+
 def _finish_segment(parts: Parts, k: int, writer: VideoWriter, flush: Callable[[VideoWriter], None],
                     seg_frames: List[Dict], summary: "ConvertSummary") -> None:
     """Swap what is buffered, close the segment's video (atomic), then record it as done with its labels
@@ -249,7 +255,7 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
         plan = {"source": {"path": str(video.resolve()), **A.fingerprint(video)}, "model": cfg["weights"]["sha256"],
                 "alignments": A.fingerprint(Path(alignments)) if alignments else None,
                 "labels_dir": str(labels_dir.resolve()),
-                "settings": asdict(s) | {"key_dir": None, "device": None, "batch_size": None, "sign": None}}
+                "settings": output_settings(s)}
         parts, resumed = open_parts(out, plan, s.segment_frames)
         rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
         kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -11,9 +11,10 @@ from .cli import app
 
 @app.command("convert")
 def convert_command(
-    video: Path = typer.Argument(..., help="Input video."),
+    videos: List[Path] = typer.Argument(..., help="Input video(s), or folders of videos (then -o is a folder)."),
     model_dir: Path = typer.Option(..., "-m", "--model-dir", help="Trained model folder (from `veriswap train`)."),
-    out: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4/.mov), C2PA-signed."),
+    out: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4/.mov), C2PA-signed; for several "
+                             "inputs a folder (each video -> OUT/{stem}_{direction}.mp4)."),
     direction: str = typer.Option("a2b", "--direction", help="a2b: faces of A become B; b2a: the reverse."),
     alignments: Optional[Path] = typer.Option(None, "--alignments", help="Alignments file from `veriswap extract` (default: extract now)."),
     color: str = typer.Option("avg", "--color", help="Colour matching: avg | lab | hist | seamless (Poisson) | none."),
@@ -39,25 +40,61 @@ def convert_command(
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from .cli import existing_paths
-    from .convert import ConvertSettings, convert
+    from .convert import ConvertSettings
+    from .errors import InputError
     from .progress import progress_bar
 
-    existing_paths([video, model_dir] + ([alignments] if alignments else []))
+    existing_paths(list(videos) + [model_dir] + ([alignments] if alignments else []))
+    batch = len(videos) > 1 or videos[0].is_dir() or out.is_dir() or not out.suffix
+    if batch and out.suffix.lower() in (".mp4", ".mov"):
+        raise InputError("several inputs: -o must be a folder (each video -> OUT/{stem}_{direction}.mp4)")
+    if batch and labels_dir is not None:
+        raise InputError("--labels-dir is for one input; with several, labels go beside each output")
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur, sharpen=sharpen,
                                max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
                                key_dir=str(key) if key else None, frames=frames,
                                faces_dir=str(faces_dir) if faces_dir else None)
-    with progress_bar(TextColumn("convert"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      disable=no_progress) as bar:
-        task = bar.add_task("convert", total=None)
+    with progress_bar(TextColumn("convert {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), disable=no_progress) as bar:
+        task = bar.add_task("convert", total=None, name="")
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
         try:
-            s = convert(video, model_dir, out, alignments, settings, labels_dir,
-                        progress=lambda done, total: bar.update(task, completed=done, total=total or None))
+            if batch:
+                from .convert_batch import convert_many
+                items = convert_many(videos, model_dir, out, alignments, settings, progress,
+                                     on_start=lambda i, n, v: bar.update(task, completed=0, total=None,
+                                                                         name=f"{i + 1}/{n} {v.name}"))
+            else:
+                from .convert import convert
+                s = convert(videos[0], model_dir, out, alignments, settings, labels_dir, progress=progress)
         except KeyboardInterrupt:
             from .convert_parts import parts_folder
-            typer.echo(f"interrupted: finished segments are kept in {parts_folder(out)}; "
-                       "run the same command again to resume", err=True)
+            where = "OUT/.*.parts/" if batch else str(parts_folder(out))
+            typer.echo(f"interrupted: finished segments are kept in {where}; run the same command again to resume",
+                       err=True)
             raise typer.Exit(130) from None
+    if not batch:
+        _report(s, frames, faces_dir)
+        return
+    for it in items:
+        if it.status == "failed":
+            typer.secho(f"error: {Path(it.video).name}: {it.error}", err=True, fg="red")
+        elif it.status == "skipped":
+            typer.echo(f"{Path(it.video).name}: already converted with this model and settings -> {it.out}")
+        else:
+            typer.echo(f"{Path(it.video).name}: ", nl=False)
+            _report(it.summary, frames, faces_dir)
+    n = {k: sum(it.status == k for it in items) for k in ("converted", "skipped", "failed")}
+    typer.echo(f"convert: {len(items)} videos: {n['converted']} converted, {n['skipped']} already done, "
+               f"{n['failed']} failed -> {out}")
+    if n["failed"]:
+        raise typer.Exit(2)
+
+
+def _report(s, frames: Optional[str], faces_dir: Optional[Path]) -> None:
     for w in s.warnings:
         typer.secho(f"warning: {w}", err=True, fg="yellow")
     typer.echo(f"convert: {s.frames} frames" + (f" ({s.frames_resumed} resumed)" if s.frames_resumed else "")

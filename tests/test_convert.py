@@ -293,6 +293,39 @@ def test_interrupted_convert_resumes_at_the_first_unfinished_segment(setup, conv
             convert(setup["va"], setup["model"], out, setup["aln"], cfg())
 
 
+def test_batch_converts_each_video_skips_done_ones_and_reports_failures(setup, tmp_path):
+    import shutil
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(setup["va"], clips / "astronaut.mp4")
+    shutil.copy(setup["dir"] / "grace.mp4", clips / "grace.mp4")     # not in A's alignments file: fails alone
+    out = tmp_path / "swaps"
+    args = [VERISWAP, "convert", str(clips), "-m", str(setup["model"]), "-o", str(out), "--alignments",
+            str(setup["aln"]), "-k", str(setup["keys"]), "--device", "cpu", "--no-progress"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"error: grace.mp4: {setup['aln']} holds no faces of grace.mp4 (extract it first, or omit --alignments)"]
+    assert "2 videos: 1 converted, 0 already done, 1 failed" in r.stdout
+    lab = json.loads((out / "astronaut_a2b.labels" / "labels.json").read_text())
+    assert lab["counts"]["frames_swapped"] == N and (out / "astronaut_a2b.mp4").is_file()
+    assert not (out / "grace_a2b.mp4").exists()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)       # re-run: the done one is skipped
+    assert "astronaut.mp4: already converted with this model and settings" in r.stdout
+    assert "1 converted" not in r.stdout and "0 converted, 1 already done, 1 failed" in r.stdout
+    r = subprocess.run(args[:-1] + ["--color", "lab", "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert "1 converted, 0 already done" in r.stdout                           # other settings: made again
+    assert json.loads((out / "astronaut_a2b.labels" / "labels.json").read_text())["settings"]["color"] == "lab"
+    from swap.convert_batch import batch_outputs
+    (tmp_path / "other").mkdir()
+    shutil.copy(setup["va"], tmp_path / "other" / "astronaut.mp4")
+    with pytest.raises(InputError, match="would both be written to astronaut_a2b.mp4"):
+        batch_outputs([clips, tmp_path / "other"], out, "a2b")
+    r = subprocess.run([VERISWAP, "convert", str(clips), "-m", str(setup["model"]), "-o", str(tmp_path / "x.mp4")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "-o must be a folder" in r.stderr
+
+
 def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path):
     # no --no-progress: stderr is a pipe, and must hold the error line and nothing else (no blank line)
     video = make_face_video(tmp_path / "astronaut.mp4", "astronaut", frames=4, audio=False)
