@@ -57,6 +57,11 @@ def train_command(
                                  "detail late in training, as faceswap/DeepFaceLab users do."),
     warp_to_landmarks: bool = typer.Option(False, "--warp-to-landmarks", help="Warp each input to the landmarks "
                                            "of a similar face of the other identity instead of randomly."),
+    load_weights: Optional[Path] = typer.Option(None, "--load-weights", help="Start a new model from this model "
+                                                "folder's encoder (faceswap's --load-weights; DeepFaceLab's "
+                                                "pretrained model)."),
+    load_all: bool = typer.Option(False, "--load-all", help="With --load-weights: take the decoders too."),
+    freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the decoders only (this run)."),
     uniform_yaw: bool = typer.Option(False, "--uniform-yaw", help="Draw every 10-degree head-yaw bin equally "
                                      "often, so rare profile faces train as much as frontal ones."),
     no_flip: bool = typer.Option(False, "--no-flip", help="No random horizontal flips (asymmetric faces)."),
@@ -87,6 +92,8 @@ def train_command(
         raise InputError("--batch-size must be >= 1, --save-every/--preview-every/--snapshot-every >= 0")
     if not 0.3 <= coverage <= 1.0:
         raise InputError("--coverage must be between 0.3 and 1.0")
+    if load_all and load_weights is None:
+        raise InputError("--load-all goes with --load-weights MODEL_DIR")
     if no_warp and warp_to_landmarks:
         raise InputError("--no-warp and --warp-to-landmarks contradict each other: pick one")
     for p in (faces_a, faces_b):
@@ -108,7 +115,9 @@ def train_command(
                       augment=AugmentConfig(warp=not no_warp, warp_to_landmarks=warp_to_landmarks,
                                             **({"flip": 0.0} if no_flip else {}),
                                             **({"lightness": 0.0, "ab": 0.0} if no_color_aug else {})),
-                      coverage=coverage, uniform_yaw=uniform_yaw, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
+                      coverage=coverage, uniform_yaw=uniform_yaw,
+                      load_weights=str(load_weights) if load_weights else None, load_parts="all" if load_all else "encoder",
+                      freeze_encoder=freeze_encoder, device=device, precision=precision, compile=compile, compile_mode=compile_mode,
                       seed=seed,
                       identity_check=identity_check, threads=threads, progress=not no_progress)
     s = train(cfg)
@@ -120,6 +129,9 @@ def train_command(
 
     t = Table(title="veriswap train", show_header=False)
     t.add_row("model", f"{s['architecture']} {s['resolution']}px -> {s['model_dir']}")
+    if s["initialised_from"]:
+        src = s["initialised_from"]
+        t.add_row("started from", f"{src['parts']} of {src['model_dir']} (iteration {src['iteration']})")
     t.add_row("device", f"{s['device']} ({s['precision']}), {s['world_size']} process(es)")
     t.add_row("iterations", f"{s['iteration']} (this run {s['iterations_run']}"
               + (f", resumed from {s['resumed_from']}" if s["resumed_from"] is not None else "") + ")")

@@ -452,6 +452,40 @@ def test_a_second_writer_of_a_model_folder_is_refused_and_a_killed_one_holds_not
     assert train(tiny_cfg(faces, md, iterations=1))["iteration"] == 1
 
 
+def test_a_new_model_starts_from_another_models_encoder_and_can_freeze_it(faces, tmp_path):
+    src = tmp_path / "src"
+    train(tiny_cfg(faces, src, iterations=3))
+    trained = load_model(src)[0].state_dict()
+    enc = lambda sd: {k: v for k, v in sd.items() if k.startswith("encoder.")}  # noqa: E731
+
+    def same(a, b):
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    tr = Trainer(tiny_cfg(faces, tmp_path / "new", load_weights=str(src), freeze_encoder=True))
+    start = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    assert same(enc(start), enc(trained)) and not same(start, trained)      # the encoder only, by default
+    assert tr.init_from["parts"] == "encoder" and tr.init_from["iteration"] == 3
+    for _ in range(2):
+        tr.train_step()
+    now = tr.model.state_dict()
+    assert same(enc(now), enc(start))                                       # frozen: unchanged by training
+    assert not torch.equal(now["decoders.a.face_out.weight"], start["decoders.a.face_out.weight"])
+    assert same(Trainer(tiny_cfg(faces, tmp_path / "x", load_weights=str(src), load_parts="all")).model.state_dict(),
+                trained)                                                    # --load-all: the decoders too
+    s = train(tiny_cfg(faces, tmp_path / "all", load_weights=str(src), load_parts="all", iterations=1))
+    assert s["initialised_from"]["parts"] == "all"
+    train(tiny_cfg(faces, tmp_path / "all", iterations=2))                 # resumed: the origin stays on record
+    cfg = json.loads((tmp_path / "all" / "config.json").read_text())
+    assert cfg["initialised_from"]["sha256"] == mio.sha256_file(src / "model.safetensors")
+    with pytest.raises(InputError, match="already holds one"):           # only a new folder starts from another
+        train(tiny_cfg(faces, tmp_path / "all", load_weights=str(src), iterations=2))
+    with pytest.raises(InputError, match="holds a 'hq' model, not 'original'"):
+        Trainer(tiny_cfg(faces, tmp_path / "o", model="original", model_options={}, load_weights=str(src)))
+    with pytest.raises(InputError, match="do not fit this model"):
+        Trainer(tiny_cfg(faces, tmp_path / "w", model_options={**TINY, "e_dims": 32}, load_weights=str(src)))
+    with pytest.raises(InputError, match="not a veriswap model folder"):
+        Trainer(tiny_cfg(faces, tmp_path / "n", load_weights=str(faces[0])))
+
+
 def test_ddp_two_cpu_processes_write_one_checkpoint(faces, tmp_path):
     md = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")

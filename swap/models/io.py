@@ -258,6 +258,34 @@ def load_weights(model: torch.nn.Module, path: Path, architecture: str = "") -> 
     model.load_state_dict(sd)
 
 
+def load_pretrained(model: torch.nn.Module, src_dir: Path, architecture: str, parts: str = "encoder") -> Dict[str, Any]:
+    """Copy `parts` ("encoder" or "all") of another model folder's verified weights into a new `model`: its
+    starting point (faceswap's --load-weights, DeepFaceLab's pretrained model). Returns the record kept in
+    the new model's config.json as `initialised_from`."""
+    from safetensors.torch import load_file
+
+    src = Path(src_dir)
+    if parts not in ("encoder", "all"):
+        raise InputError(f"--load-parts must be encoder or all, got {parts!r}")
+    scfg = read_config(src)
+    if scfg["architecture"] != architecture:
+        raise InputError(f"{src} holds a {scfg['architecture']!r} model, not {architecture!r}: "
+                         f"train with --model {scfg['architecture']} to start from it")
+    ck = find_checkpoint(src)
+    if ck is None:
+        raise InputError(f"{src} holds no trained weights")
+    sd = load_file(str(ck["weights"]))
+    want = model.state_dict()
+    keys = [k for k in want if parts == "all" or k.startswith("encoder.")]
+    bad = [k for k in keys if k not in sd or tuple(sd[k].shape) != tuple(want[k].shape)]
+    if bad:
+        raise InputError(f"the weights in {src} do not fit this model (at {bad[0]}): give the same "
+                         f"--resolution/--e-dims/--ae-dims/--d-dims it was trained with")
+    model.load_state_dict({k: sd[k] for k in keys}, strict=False)
+    return {"model_dir": str(src.resolve()), "sha256": sha256_file(ck["weights"]), "parts": parts,
+            "iteration": ck["state"].get("iteration")}
+
+
 def load_model(model_dir, device="cpu"):
     """(model.eval() on device, config) from a model folder; config["weights"]["sha256"] is the hash of
     the weights actually loaded (verified against state.json), for provenance."""

@@ -49,6 +49,9 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     coverage: float = 1.0
     uniform_yaw: bool = False              # draw every 10-degree yaw bin equally often (DeepFaceLab's option)
+    load_weights: Optional[str] = None     # a new model starts from this model folder's weights ...
+    load_parts: str = "encoder"            # ... its encoder (faceswap's default) or "all"
+    freeze_encoder: bool = False           # this run trains the decoders only
     device: str = "auto"                   # auto | cpu | cuda | cuda:N
     precision: str = "auto"                # auto (CUDA: bf16 if supported else fp16; CPU: bf16 with AMX/AVX512-BF16 else fp32) | fp32 | bf16 | fp16
     compile: bool = False
@@ -190,12 +193,24 @@ class Trainer:
             margs = dict(saved_cfg["model_args"])
             self.coverage = float(saved_cfg.get("coverage", cfg.coverage))
         else:
-            arch = cfg.model or "original"
-            margs = model_args(arch, **cfg.model_options)
+            src_cfg = mio.read_config(Path(cfg.load_weights)) if cfg.load_weights else None
+            arch = cfg.model or (src_cfg["architecture"] if src_cfg else "original")
+            # starting from another model: its shape, unless given (a mismatch is then one clear error)
+            same = src_cfg is not None and not cfg.model_options and arch == src_cfg["architecture"]
+            margs = dict(src_cfg["model_args"]) if same else model_args(arch, **cfg.model_options)
             self.coverage = cfg.coverage
+        if cfg.load_weights and existing:
+            raise InputError(f"--load-weights starts a new model, but {self.dir} already holds one (iteration "
+                             f"{existing['state'].get('iteration')}): use a new folder")
         self.arch, self.margs = arch, margs
         torch.manual_seed(cfg.seed)  # same initial weights for a given seed (DDP also broadcasts rank 0's)
         self.model = create_model(arch, **margs).to(self.device)
+        self.init_from = (saved_cfg or {}).get("initialised_from")
+        if cfg.load_weights:
+            self.init_from = mio.load_pretrained(self.model, Path(cfg.load_weights), arch, cfg.load_parts)
+        if cfg.freeze_encoder:      # no gradients: Adam skips them, DDP does not reduce them
+            for prm in self.model.encoder.parameters():
+                prm.requires_grad_(False)
         if self.channels_last:  # before the optimizer exists, so its state follows the params' layout
             self.model = self.model.to(memory_format=torch.channels_last)
         self.res = self.model.resolution
@@ -297,7 +312,8 @@ class Trainer:
                 "input": "RGB float [0,1], NCHW, central `coverage` of an aligned crop resized to resolution",
                 "training": {"lr": self.lr, "batch_size": self.cfg.batch_size, "world_size": self.world,
                              "loss": asdict(self.cfg.loss), "augment": asdict(self.cfg.augment),
-                             "uniform_yaw": self.cfg.uniform_yaw}}
+                             "uniform_yaw": self.cfg.uniform_yaw, "freeze_encoder": self.cfg.freeze_encoder},
+                "initialised_from": self.init_from}
 
     def _kept(self) -> str:
         return (f"the model folder keeps iteration {self.last_saved}" if self.last_saved is not None
@@ -678,7 +694,8 @@ class Trainer:
                 "resumed_from": self.resumed_from, "iterations_run": done, "seconds": round(dt, 2),
                 "it_per_s": round(its, 3), "examples_per_s": round(its * self.cfg.batch_size * 2 * self.world, 2),
                 "first_loss": first, "last_loss": last,
-                "identity_check": self.identity_log[-1] if self.identity_log else None}
+                "identity_check": self.identity_log[-1] if self.identity_log else None,
+                "initialised_from": self.init_from}
 
     def close(self) -> None:
         if self.distributed:
