@@ -28,6 +28,7 @@ import numpy as np
 from . import __version__
 from .alignments import spool_entry, stream_faces_json, write_faces_index
 from .errors import InputError
+from .lock import folder_lock
 from .video import atomic_write_bytes, list_images, read_image
 
 FORMAT = "veriswap-sort"
@@ -164,6 +165,10 @@ class SortReport:
         file whole in one place or the other) and record the moves in sort.json. Their faces.json entries
         stay, and are copied to rejected/faces.json so that `restore_faces` can put them back after an
         extract re-run dropped them. Returns the files moved; re-running with the same settings moves none."""
+        with folder_lock(Path(self.folder), "veriswap sort --apply"):   # not while extract writes there
+            return self._apply()
+
+    def _apply(self) -> List[str]:
         t0 = time.perf_counter()
         folder = Path(self.folder)
         plan = [f for f in self.rejected if (folder / f.file).is_file()]
@@ -565,10 +570,15 @@ def restore_faces(faces_dir: Path | str) -> RestoreSummary:
     """Move every image in FACES_DIR/rejected/ back into FACES_DIR (os.replace each; re-running is safe), put
     back the faces.json entries an extract re-run dropped while they were away, and note it in sort.json.
     A file whose name is taken in FACES_DIR (extract made it again) stays in rejected/ and is reported."""
-    t0 = time.perf_counter()
     folder = Path(faces_dir)
     if not folder.is_dir():
         raise InputError(f"faces folder not found: {folder}")
+    with folder_lock(folder, "veriswap sort --restore"):
+        return _restore(folder)
+
+
+def _restore(folder: Path) -> RestoreSummary:
+    t0 = time.perf_counter()
     rej = folder / REJECTED
     out = RestoreSummary(str(folder))
     files = list_images(rej) if rej.is_dir() else []

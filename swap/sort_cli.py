@@ -58,7 +58,7 @@ def sort_command(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total or None)
 
-        report = sort_faces(faces_dir, settings, progress)
+        report = sort_faces(faces_dir, settings, progress, write=not apply)   # apply writes it, once it holds the folder
     for w in report.warnings:
         typer.secho(f"warning: {w}", err=True, fg="yellow")
     if not as_json:

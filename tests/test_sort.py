@@ -4,6 +4,7 @@ faces.json entry, and bad crops made from the astronaut's own crops: two blurred
 mirrored crop and an upside-down (rotated 180 deg) one."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -300,6 +301,7 @@ def test_restore_after_an_extract_rerun_puts_back_the_dropped_faces_json_entries
     ("faces_json", "unreadable"),
     ("ref_face", "no face found in the reference image"),
     ("restore_apply", "--restore and --apply cannot be combined"),
+    ("busy", "is in use by veriswap extract"),
 ])
 def test_bad_input_is_one_error_line_and_exit_2(world, tmp_path, capsys, case, message):
     d = tmp_path / "faces"
@@ -309,10 +311,12 @@ def test_bad_input_is_one_error_line_and_exit_2(world, tmp_path, capsys, case, m
         shutil.copy(world.faces / "faces.json", d)
     args = {"missing": [tmp_path / "nope"], "empty": [d], "by": [d, "--by", "nose"], "keep": [d, "--keep", "0"],
             "faces_json": [d], "ref_face": [d, "--by", "identity", "--ref-face", world.no_face],
-            "restore_apply": [d, "--restore", "--apply"]}[case]
+            "restore_apply": [d, "--restore", "--apply"], "busy": [d, "--keep", "1", "--apply"]}[case]
     if case == "faces_json":
         (d / "faces.json").write_text('{"version": 1, "size": 256, "faces": {"x.png": [')
-    assert cli("sort", *args) == 2
+    from swap.lock import folder_lock
+    with folder_lock(d, "veriswap extract") if case == "busy" else contextlib.nullcontext():
+        assert cli("sort", *args) == 2         # busy: an extract is writing the folder, so nothing moves
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     assert not (d / "sort.json").exists() and not (d / REJECTED).exists()
