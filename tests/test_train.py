@@ -486,6 +486,36 @@ def test_a_new_model_starts_from_another_models_encoder_and_can_freeze_it(faces,
         Trainer(tiny_cfg(faces, tmp_path / "n", load_weights=str(faces[0])))
 
 
+def test_model_command_reports_the_folder_and_catches_damaged_or_nan_checkpoints(faces, tmp_path, capsys):
+    from safetensors.torch import load_file
+    from swap.cli import main
+
+    def model_cli(*args):
+        with pytest.raises(SystemExit) as e:
+            main(["model", *map(str, args)])
+        return e.value.code, capsys.readouterr()
+    md = tmp_path / "m"
+    train(tiny_cfg(faces, md, iterations=3, save_every=2))    # saves at 2 and at the end (3)
+    code, out = model_cli(md, "--json")
+    info = json.loads(out.out)
+    assert code == 0 and info["ok"] and info["used"] == "current"
+    assert [(c["which"], c["iteration"], c["ok"]) for c in info["checkpoints"]] == [("current", 3, True), ("backup", 2, True)]
+    assert info["parameters"] == sum(p.numel() for p in load_model(md)[0].parameters())
+    assert info["identities"]["a"] == {"name": "astronaut", "faces": 1} and info["architecture"] == "hq"
+    weights = load_file(str(md / "model.safetensors"))
+    weights["decoders.b.face_out.bias"][0] = float("nan")    # a NaN saved with valid hashes (what a bad run leaves)
+    mio.save_checkpoint(md, weights, None, json.loads((md / "state.json").read_text()),
+                        json.loads((md / "config.json").read_text()))
+    code, out = model_cli(md)
+    assert code == 1 and "current    iteration 3" in out.out and "NaN/inf in 1 weights (e.g. decoders.b.face_out.bias)" in out.out
+    (md / "model.safetensors").write_bytes(b"garbage")      # damaged current: train/convert fall back to the backup
+    code, out = model_cli(md)
+    assert code == 0 and "current    damaged: model.safetensors does not match state.json" in out.out
+    assert "backup     iteration 3" in out.out and "<- loaded by train/convert" in out.out
+    code, out = model_cli(faces[0])
+    assert code == 2 and out.err.startswith("error:") and "not a veriswap model folder" in out.err
+
+
 def test_ddp_two_cpu_processes_write_one_checkpoint(faces, tmp_path):
     md = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")

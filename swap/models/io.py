@@ -196,31 +196,38 @@ def _read_json(path: Path) -> Dict[str, Any]:
     return data
 
 
+def verify_checkpoint(d: Path, suffix: str = "") -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """(checkpoint, None) when the checkpoint with this suffix ("" current, BAK backup) matches its recorded
+    hashes, (None, why) when it does not, (None, None) when there is none."""
+    sp = d / (STATE + suffix)
+    if not sp.exists():
+        return None, None
+    try:
+        state = _read_json(sp)
+    except InputError as e:
+        return None, str(e)
+    files = state.get("files") or {}
+    if WEIGHTS not in files:
+        return None, f"{sp.name} names no {WEIGHTS}"
+    for name, sha in files.items():
+        p = d / (name + suffix)
+        if not p.exists() or sha256_file(p) != sha:
+            return None, f"{p.name} does not match {sp.name} (interrupted save or corrupt file)"
+    return {"state": state, "weights": d / (WEIGHTS + suffix),
+            "optimizer": (d / (OPTIM + suffix)) if OPTIM in files else None, "backup": bool(suffix)}, None
+
+
 def find_checkpoint(model_dir: Path) -> Optional[Dict[str, Any]]:
     """The newest checkpoint whose files match their recorded hashes: {"state", "weights", "optimizer",
     "backup"}; None when the folder holds no checkpoint at all; InputError when it holds only bad ones."""
     d = Path(model_dir)
     problems = []
     for suffix in ("", BAK):
-        sp = d / (STATE + suffix)
-        if not sp.exists():
-            continue
-        try:
-            state = _read_json(sp)
-        except InputError as e:
-            problems.append(str(e))
-            continue
-        files = state.get("files") or {}
-        ok = WEIGHTS in files
-        for name, sha in files.items():
-            p = d / (name + suffix)
-            if not p.exists() or sha256_file(p) != sha:
-                ok = False
-                problems.append(f"{p.name} does not match {sp.name} (interrupted save or corrupt file)")
-                break
-        if ok:
-            return {"state": state, "weights": d / (WEIGHTS + suffix),
-                    "optimizer": (d / (OPTIM + suffix)) if OPTIM in files else None, "backup": bool(suffix)}
+        ck, problem = verify_checkpoint(d, suffix)
+        if ck is not None:
+            return ck
+        if problem:
+            problems.append(problem)
     if problems:
         raise InputError(f"no usable checkpoint in {d}: {problems[0]}")
     if (d / WEIGHTS).exists():
