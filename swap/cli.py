@@ -31,8 +31,29 @@ SUBAPPS = {
 _DEBUG = {"on": bool(os.environ.get("VERISWAP_DEBUG"))}
 
 
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    def v(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return "not installed"
+    # the versions a bug report needs, read from package metadata (nothing heavy is imported)
+    typer.echo(f"veriswap {__version__} (python {sys.version.split()[0]}; "
+               + ", ".join(f"{p} {v(p)}" for p in ("torch", "timm", "av", "dlib-bin", "c2pa-python", "cryptography"))
+               + ")")
+    raise typer.Exit(0)
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+          show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="Print the version (and its main dependencies') and exit.")) -> None:
     if debug:
         _DEBUG["on"] = True
 

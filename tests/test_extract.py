@@ -314,6 +314,14 @@ def test_truncated_video_keeps_frames_before_the_damage(tmp_path, media):
     assert kept and kept == list(range(len(kept))) and all(len(src.frames[i]) == 1 for i in kept)
 
 
+def test_version_names_veriswap_and_the_dependencies_a_bug_report_needs():
+    from swap import __version__
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith(f"veriswap {__version__} (python ")
+    for pkg in ("torch", "timm", "av", "c2pa-python", "cryptography"):
+        assert f"{pkg} " in r.stdout and f"{pkg} not installed" not in r.stdout, r.stdout
+
+
 def test_alignments_loader_rejects_foreign_files(tmp_path):
     bad = tmp_path / "a.json"
     for content, msg in ((b"{not json", "bad JSON"), (b'{"format": "other"}', "not a veriswap"),
