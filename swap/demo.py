@@ -23,9 +23,11 @@ Steps (the list `STEPS`; each is resumable, so a re-run on the same folder redoe
  8. detect   a real-vs-swapped face dataset from the demo's own material (real: both clips and their
              mirror images; fake: A->B, a B->A convert made here and the mirrored swaps, with mirrored
              labels), split by video with A's pair held out as the test split; a tiny timm detector
-             (resnet10t @ 96 px, 5 epochs, seconds on 2 cores) and `detect score` of A->B and of A's
-             real clip: verdict, score and a per-frame timeline. A detector trained in seconds on 4 short
-             clips of 2 people demonstrates the pipeline; it is not a trustworthy detector (the demo says so)
+             (resnet10t @ 96 px, 5 epochs, seconds on 2 cores) and `detect score` of A->B, of A's
+             real clip and of a partial A->B swap (first half only): verdict, score, a per-frame timeline,
+             and for the partial swap the timeline against its labels (frame AUC, IoU). A detector
+             trained in seconds on 4 short clips of 2 people demonstrates the pipeline; it is not a
+             trustworthy detector (the demo says so)
 
 Stages not built yet go into `PLANNED` (the summary lists them as coming); none at the moment.
 """
@@ -524,23 +526,26 @@ def mirror_labels(labels: dict, source: Path, width: int) -> dict:
             "direction": labels.get("direction"), "frames": frames}
 
 
-def _convert_once(ctx: Context, person: str, direction: str, bar_label: str) -> dict:
-    """`swap.convert` one clip (signed), unless an earlier run made it with this model; returns its labels."""
+def _convert_once(ctx: Context, person: str, direction: str, bar_label: str, frames: Optional[str] = None,
+                  name: Optional[str] = None) -> dict:
+    """`swap.convert` one clip (signed; only `frames` if given), unless an earlier run made it with this model;
+    returns its labels."""
     from .convert import ConvertSettings, convert, default_labels_dir
 
-    out = ctx.path("outputs", f"{person}_{direction}.mp4")
+    out = ctx.path("outputs", f"{name or f'{person}_{direction}'}.mp4")
     labels_path = default_labels_dir(out) / "labels.json"
     model_sha = json.loads((ctx.model_dir / "config.json").read_text())["weights"]["sha256"]
     if out.is_file() and labels_path.is_file():
         try:
             old = json.loads(labels_path.read_text())
             if (old.get("model", {}).get("sha256") == f"sha256:{model_sha}"
-                    and old.get("counts", {}).get("frames") == ctx.opts.frames and old.get("c2pa_manifest")):
+                    and old.get("counts", {}).get("frames") == ctx.opts.frames and old.get("c2pa_manifest")
+                    and old.get("settings", {}).get("frames") == frames):
                 return old
         except ValueError:
             pass
     s = convert(ctx.video(person), ctx.model_dir, out, ctx.faces(person) / "alignments.json",
-                ConvertSettings(direction=direction, device=ctx.opts.device, key_dir=str(ctx.key_dir)))
+                ConvertSettings(direction=direction, device=ctx.opts.device, key_dir=str(ctx.key_dir), frames=frames))
     ctx.say(f"{bar_label}: {s.frames} frames in {s.seconds:.1f} s, {s.faces_swapped} faces swapped -> {out}")
     return json.loads(labels_path.read_text())
 
@@ -625,13 +630,17 @@ def _step_detect(ctx: Context, res: StepResult) -> None:
             + (f" ({tr.epochs_run} now, {tr.seconds:.1f} s)" if tr.epochs_run else " (done earlier)")
             + f" on {tr.train_samples} crops, val AUC {auc}, threshold {tr.threshold:.3f}"
             + (f", last train loss {last['train_loss']:.3f}" if last.get("train_loss") is not None else ""))
-    # score the swapped output and its real source
+    # score the swapped output, its real source, and a partial swap (A->B in the first half only), whose
+    # labels let `score` say how well its timeline finds the swapped frames
+    half = f"0-{o.frames // 2 - 1}"
+    _convert_once(ctx, PERSON_A, "a2b", "convert A->B, first half", frames=half, name=f"{PERSON_A}_a2b_partial")
+    partial_out = ctx.path("outputs", f"{PERSON_A}_a2b_partial.mp4")
     det = Detector(det_dir)
     wsha = hashlib.sha256((det_dir / "model.safetensors").read_bytes()).hexdigest()
     scores = {}
-    for kind, video in (("swapped", a2b_out), ("real", ctx.video(PERSON_A))):
+    for kind, video in (("swapped", a2b_out), ("real", ctx.video(PERSON_A)), ("partial", partial_out)):
         sp = ddir / "scores" / f"{video.stem}.json"
-        key = {"detector": wsha, "video": fingerprint(video), "frames": nf}
+        key = {"detector": wsha, "video": fingerprint(video), "frames": nf, "truth": 1}
         vs = None
         if sp.is_file():
             try:
@@ -645,14 +654,20 @@ def _step_detect(ctx: Context, res: StepResult) -> None:
             work = True
         probs = [f["prob"] for f in vs["timeline"] if f["prob"] is not None]
         strip = _timeline_strip(vs)
-        right = (vs["verdict"] == "fake") == (kind == "swapped")
+        right = (vs["verdict"] == "fake") == (kind != "real")
         ctx.say(f"score {video.name} ({kind}): [bold]{vs['verdict'].upper()}[/] {vs['score']:.3f} vs threshold "
                 f"{vs['threshold']:.3f} ({'right' if right else 'WRONG'}); {len(vs['timeline'])} frames, P(fake) "
                 f"min/mean/max {min(probs):.2f}/{sum(probs) / len(probs):.2f}/{max(probs):.2f}, "
                 f"{strip.count('#')} frames over the threshold |{strip}|")
+        g = vs.get("ground_truth") if kind == "partial" else None     # the full swap's frames are all swapped
+        if g:
+            f3 = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+            ctx.say(f"  vs its labels (frames {g['swapped_frames']} swapped): frame AUC {f3(g['frame_auc'])}, "
+                    f"flagged-vs-swapped IoU {f3(g['iou'])} (precision {f3(g['precision'])}, "
+                    f"recall {f3(g['recall'])})")
         scores[kind] = {"video": str(video), "json": str(sp), "verdict": vs["verdict"], "score": vs["score"],
                         "threshold": vs["threshold"], "frames": len(vs["timeline"]), "frames_fake": strip.count("#"),
-                        "timeline": strip, "right": right}
+                        "timeline": strip, "right": right, "ground_truth": g}
     note = (f"a demonstration of the pipeline, not a trustworthy detector: {tr.train_samples} training crops of "
             f"2 people, seconds of training from random init (see docs/detect.md)")
     ctx.say(f"[yellow]note:[/] {note}")
@@ -665,6 +680,9 @@ def _step_detect(ctx: Context, res: StepResult) -> None:
         res.lines.append(f"{Path(s['video']).name} ({kind}): {s['verdict']} {s['score']:.2f} "
                          f"(thr {s['threshold']:.2f}, {'right' if s['right'] else 'wrong'}), "
                          f"{s['frames_fake']}/{s['frames']} frames over |{s['timeline']}|")
+        if s["ground_truth"] and s["ground_truth"]["frame_auc"] is not None:
+            res.lines.append(f"  partial swap, frames {s['ground_truth']['swapped_frames']}: "
+                             f"frame AUC {s['ground_truth']['frame_auc']:.2f} against its labels")
     res.lines.append(f"[dim]{note}[/]")
     ctx.data["detect"] = {"dataset": str(ds_dir), "detector": str(det_dir), "seed": seed, "counts": c,
                           "b2a_output": str(b2a_out), "b2a_frames_swapped": b2a["counts"]["frames_swapped"],

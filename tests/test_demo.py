@@ -178,13 +178,24 @@ def test_detect_step_builds_a_dataset_trains_and_scores(demo):
         got = result.data["detect"]["scores"][kind]
         assert got["verdict"] == sc["verdict"] and got["frames"] == n and len(got["timeline"]) == n
         assert f"{name}.mp4 ({kind}): {sc['verdict']}" in text
+    # the partial swap (A->B in the first half): its labels say which frames, and score compares its timeline
+    half = f"0-{FRAMES // 2 - 1}"
+    lab = json.loads((out / "outputs" / f"{PERSON_A}_a2b_partial.labels" / "labels.json").read_text())
+    assert [f["swapped"] for f in lab["frames"]] == [i < FRAMES // 2 for i in range(FRAMES)]
+    g = json.loads((d / "scores" / f"{PERSON_A}_a2b_partial.json").read_text())["ground_truth"]
+    sampled = [f for f in json.loads((d / "scores" / f"{PERSON_A}_a2b_partial.json").read_text())["timeline"]
+               if f["prob"] is not None]
+    assert g["swapped_frames"] == half and g["frames"] == len(sampled)
+    assert g["swapped"] == sum(f["index"] < FRAMES // 2 for f in sampled) and 0 < g["swapped"] < g["frames"]
+    assert f"vs its labels (frames {half} swapped): frame AUC" in text
 
 
 def test_rerun_resumes_instead_of_redoing(demo):
     out, _, _ = demo
     kept = (out / "videos" / f"{PERSON_B}.mp4", out / "model" / "model.safetensors", out / "keys" / "signer.key",
             out / "outputs" / f"{PERSON_A}_a2b.mp4", out / "outputs" / f"{PERSON_B}_b2a.mp4",
-            out / "detect" / "detector" / "model.safetensors", out / "detect" / "scores" / f"{PERSON_A}.json")
+            out / "detect" / "detector" / "model.safetensors", out / "detect" / "scores" / f"{PERSON_A}.json",
+            out / "outputs" / f"{PERSON_A}_a2b_partial.mp4", out / "detect" / "scores" / f"{PERSON_A}_a2b_partial.json")
     before = {p: p.stat().st_mtime_ns for p in kept}
     again = run_demo(DemoOptions(out_dir=str(out), time_limit=1.0, frames=FRAMES, tamper_frame=TAMPER, progress=False,
                                  **DETECT),
