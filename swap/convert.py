@@ -9,7 +9,7 @@ source's frame rate and audio (PyAV, H.264), and comes with research labels:
     OUT.labels/labels.json      per frame: swapped or not, each swapped face's box and landmarks
     OUT.labels/masks/NNNNNN.png per swapped frame: the manipulation mask (0-255, frame size)
 
-Nothing half-written, and resumable: the video is encoded in segments kept in `.OUT.parts/` beside OUT
+Nothing half-written, and resumable: the video is encoded in segments kept in `.OUT.mp4.parts/` beside OUT.mp4
 (swap/convert_parts.py); an interrupted convert leaves no OUT.mp4, and the same command run again picks up
 at the first unfinished segment. At the end the segments are joined (no re-encode) with the source's
 audio, signed into place, the labels written atomically and the work folder removed.
@@ -257,6 +257,9 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                 "labels_dir": str(labels_dir.resolve()),
                 "settings": output_settings(s)}
         parts, resumed = open_parts(out, plan, s.segment_frames)
+        if not resumed and masks_dir.is_dir():      # another run's masks: frames it swapped may not be swapped now
+            for old in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+                old.unlink()
         rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
         kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
         if every > 1:

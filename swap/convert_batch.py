@@ -15,6 +15,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from .convert import ConvertSettings, ConvertSummary, convert, default_labels_dir, output_settings
 from .errors import InputError
+from .lock import folder_lock
 from .models.io import read_config
 from .video import VIDEO_EXTS, expand_inputs
 
@@ -66,6 +67,13 @@ def convert_many(videos: Sequence[Path], model_dir: Path, out_dir: Path, alignme
     s = settings or ConvertSettings()
     pairs = batch_outputs(videos, Path(out_dir), s.direction)
     sha = read_config(model_dir).get("weights", {}).get("sha256", "")
+    with folder_lock(Path(out_dir), "veriswap convert (batch)"):    # a second batch into it is refused
+        return _convert_each(pairs, model_dir, alignments, s, sha, progress, on_start)
+
+
+def _convert_each(pairs: List[Tuple[Path, Path]], model_dir: Path, alignments: Optional[Path], s: ConvertSettings,
+                  sha: str, progress: Optional[Callable[[int, int], None]],
+                  on_start: Optional[Callable[[int, int, Path], None]]) -> List[BatchItem]:
     items: List[BatchItem] = []
     for i, (video, out) in enumerate(pairs):
         if on_start:

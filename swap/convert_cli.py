@@ -49,7 +49,7 @@ def convert_command(
     if batch and out.suffix.lower() in (".mp4", ".mov"):
         raise InputError("several inputs: -o must be a folder (each video -> OUT/{stem}_{direction}.mp4)")
     if batch and labels_dir is not None:
-        raise InputError("--labels-dir is for one input; with several, labels go beside each output")
+        raise InputError("--labels-dir is for one output video; with -o a folder, labels go beside each output")
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur, sharpen=sharpen,
                                max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
                                key_dir=str(key) if key else None, frames=frames,

@@ -1,5 +1,5 @@
 """Resumable convert: the output is encoded in segments of N frames, each finished one kept in a work
-folder beside OUT (`.OUT.parts/`), so a convert that was interrupted (Ctrl-C, a crash, a reboot) and is
+folder beside OUT (`.OUT.mp4.parts/` for OUT.mp4), so a convert that was interrupted (Ctrl-C, a crash, a reboot) and is
 run again with the same command starts at its first unfinished segment. At the end the segments are
 joined without re-encoding (a packet remux: each segment starts with a keyframe and carries its own
 B-frame delay, so the joined timestamps stay monotonic) and the source's audio is added.

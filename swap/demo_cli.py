@@ -24,10 +24,10 @@ def demo_command(
 ) -> None:
     """Run every built stage end to end on the built-in real faces (about 3 minutes on 2 CPU cores).
 
-    Sample videos -> extract -> train -> keys -> render the swaps -> C2PA sign + verify -> footage tags
-    and a tamper check -> detect (a tiny detector trained in seconds on the demo's clips scores the swap
-    and its source: a pipeline demonstration, not a trustworthy detector). Re-running on the same folder
-    resumes.
+    Sample videos -> extract (+ sort by identity) -> train -> keys -> render the swaps -> C2PA sign + verify
+    -> footage tags and a tamper check -> detect (a tiny detector trained in seconds on the demo's clips
+    scores the swap, its source and a partial swap against its labels: a pipeline demonstration, not a
+    trustworthy detector). Re-running on the same folder resumes.
     """
     from .demo import DemoOptions, run_demo
     from .train_cli import parse_duration

@@ -217,6 +217,9 @@ def test_frame_ranges_make_a_partial_fake_labelled_frame_by_frame(setup, convert
     from provenance.c2pa_verify import verify_file
     rep = verify_file(out, trust_anchors=[setup["keys"] / "root.pem"])    # the manifest says which frames
     assert rep.state == "trusted" and rep.swap["frames_swapped"] == 8 and rep.swap["swapped_frames"] == "2-5,12-15"
+    convert(setup["va"], setup["model"], out, setup["aln"],      # again with other ranges: no stale masks left
+            ConvertSettings(key_dir=str(setup["keys"]), device="cpu", frames="0-1"))
+    assert sorted(p.name for p in (tmp_path / "partial.labels" / "masks").iterdir()) == ["000000.png", "000001.png"]
     r = subprocess.run([VERISWAP, "convert", str(setup["va"]), "-m", str(setup["model"]), "-o", str(tmp_path / "n.mp4"),
                         "--alignments", str(setup["aln"]), "-k", str(setup["keys"]), "--frames", "100-"],
                        capture_output=True, text=True, timeout=120)
@@ -324,6 +327,11 @@ def test_batch_converts_each_video_skips_done_ones_and_reports_failures(setup, t
     r = subprocess.run([VERISWAP, "convert", str(clips), "-m", str(setup["model"]), "-o", str(tmp_path / "x.mp4")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "-o must be a folder" in r.stderr
+    from swap.convert_batch import convert_many
+    from swap.lock import folder_lock
+    with folder_lock(out, "veriswap convert (batch)"):             # a second batch into the same folder
+        with pytest.raises(InputError, match="in use by veriswap convert"):
+            convert_many([clips], setup["model"], out, setup["aln"], ConvertSettings(key_dir=str(setup["keys"])))
 
 
 def test_errors_with_the_progress_bar_on_are_exactly_one_line(tmp_path):
