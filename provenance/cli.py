@@ -5,6 +5,7 @@ Exit codes: 0 success / trusted / authentic; 1 a check failed (tampered, untrust
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -112,16 +113,22 @@ def sign(
 
 @app.command()
 def verify(
-    file: Path = typer.Argument(..., help="File to verify."),
+    files: List[Path] = typer.Argument(..., help="File(s) to verify, or folders (their MP4/MOV/JPEG/PNG files)."),
     trust_anchor: List[Path] = typer.Option([], "--trust-anchor", help="Root certificate PEM to trust "
                                             "(repeatable)."),
     revoked: List[Path] = typer.Option([], "--revoked", help="CRL (PEM/DER) or PEM certificates of revoked "
                                        "signers (repeatable): a file they signed is invalid."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Read and validate FILE's C2PA manifest. Exit 0 trusted; 1 invalid, untrusted or no manifest."""
+    """Read and validate C2PA manifests. Exit 0 when every file is trusted; 1 when one is invalid,
+    untrusted or has no manifest. Several files (or a folder): one line each and a tally."""
     from .c2pa_verify import verify_file
 
+    paths = _expand_media(files)
+    if len(paths) != 1 or files[0].is_dir():
+        _verify_many(paths, trust_anchor, revoked, as_json)
+        return
+    file = paths[0]
     r = verify_file(file, trust_anchor, revoked)
     if as_json:
         typer.echo(r.to_json())
@@ -155,6 +162,52 @@ def verify(
     if r.state == "valid-untrusted" and not r.trust_anchors:
         typer.echo("  hint        pass the signer's root certificate with --trust-anchor to check who signed")
     raise typer.Exit(r.exit_code)
+
+
+def _expand_media(paths: List[Path]) -> List[Path]:
+    from .c2pa_sign import SIGNABLE
+
+    out: List[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SIGNABLE)
+            if not found:
+                raise ProvenanceError(f"no MP4/MOV/JPEG/PNG files in {p}")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def _verify_many(paths: List[Path], anchors: List[Path], revoked: List[Path], as_json: bool) -> None:
+    """A dataset's worth: one line per file, a tally, exit 0 only when every file is trusted. A file that
+    cannot be read at all counts as invalid here (its line says why) rather than stopping the others."""
+    from .c2pa_verify import verify_file
+
+    reports, states = [], []
+    for p in paths:
+        try:
+            r = verify_file(p, anchors, revoked)
+        except ProvenanceError as e:
+            reports.append({"path": str(p), "state": "invalid", "error": str(e)})
+            states.append("invalid")
+            if not as_json:
+                typer.secho(f"INVALID  {p}  ({e})", fg="red")
+            continue
+        reports.append(r.to_dict() | {"path": str(p)})
+        states.append(r.state)
+        if not as_json:
+            what = ("" if r.state == "no-manifest" else
+                    f"  signed by {r.signer or '?'}" + (", AI-made" if r.ai_generated else "")
+                    + (f"; {r.failures[0].code}" if r.failures else ""))
+            typer.secho(f"{r.state.upper():<15} {p}{what}",
+                        fg={"trusted": "green", "invalid": "red"}.get(r.state, "yellow"))
+    if as_json:
+        typer.echo(json.dumps(reports, indent=1))
+    else:
+        tally = ", ".join(f"{states.count(k)} {k}" for k in ("trusted", "valid-untrusted", "invalid", "no-manifest"))
+        typer.echo(f"verify: {len(paths)} files: {tally}")
+    raise typer.Exit(0 if all(st == "trusted" for st in states) else 1)
 
 
 @app.command()

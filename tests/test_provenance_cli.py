@@ -48,6 +48,19 @@ def test_keygen_sign_verify_tag_check_roundtrip(work):
     r = run("sign", str(work / "clip.mp4"), "-o", str(work / "d.mp4"), env_extra=home)
     assert r.returncode == 0, r.stderr
     assert (work / "home" / "identity" / "root.pem").is_file()
+    # several files (a dataset's worth): a line each, a tally, exit 0 only when every one is trusted
+    anchor = str(work / "id" / "root.pem")
+    r = run("verify", str(work / "s.mp4"), str(work / "d.mp4"), str(work / "clip.mp4"), "--trust-anchor", anchor,
+            env_extra=home)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines()[-1] == "verify: 3 files: 1 trusted, 1 valid-untrusted, 0 invalid, 1 no-manifest"
+    assert [ln.split()[0] for ln in r.stdout.splitlines()[:3]] == ["TRUSTED", "VALID-UNTRUSTED", "NO-MANIFEST"]
+    r = run("verify", str(work / "s.mp4"), str(work / "s.mp4"), "--trust-anchor", anchor, "--json", env_extra=home)
+    assert r.returncode == 0 and [x["state"] for x in json.loads(r.stdout)] == ["trusted", "trusted"]
+    empty = work / "empty"
+    empty.mkdir()
+    r = run("verify", str(empty), env_extra=home)
+    assert r.returncode == 2 and r.stderr.startswith("error: no MP4/MOV/JPEG/PNG files in")
     r = run("tag", str(work / "clip.mp4"), "--key", str(work / "id" / "tag.key"), env_extra=home)
     assert r.returncode == 0, r.stderr
     assert (work / "clip.mp4.tags").is_file()
