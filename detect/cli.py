@@ -148,7 +148,7 @@ def eval_command(
 
 @app.command("score")
 def score_command(
-    videos: List[Path] = typer.Argument(..., help="Videos to judge."),
+    videos: List[Path] = typer.Argument(..., help="Videos (or folders of videos) to judge."),
     detector_dir: Path = typer.Option(..., "-d", "--detector", help="Detector folder."),
     frames: int = typer.Option(32, "--frames", help="Evenly spaced frames to score (0 = every frame)."),
     rule: str = typer.Option("confident", "--rule", help="Aggregation: confident (DFDC) | mean | median | max."),
@@ -169,6 +169,8 @@ def score_command(
     from .aggregate import RULES
 
     existing_paths(list(videos) + [detector_dir])
+    from swap.video import expand_inputs
+    videos = expand_inputs(videos)          # a folder of videos: each of them (a folder of images: one clip)
     if rule not in RULES:
         raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
     if heatmaps < 0:

@@ -369,6 +369,11 @@ def test_score_compares_a_partial_swap_with_its_labels(det, world, tmp_path, cap
     assert "vs labels: swapped 0-5" in capsys.readouterr().out
     _cli("detect", "score", str(part), "-d", str(det[0]), "--frames", "4", "--no-progress", "--no-labels")
     assert "vs labels" not in capsys.readouterr().out
+    # a folder of videos: each one is judged (the swaps' labels sit beside them)
+    _cli("detect", "score", str(world["dir"] / "fake"), "-d", str(det[0]), "--frames", "2", "--json", "--no-progress")
+    res = json.loads(capsys.readouterr().out)
+    assert sorted(Path(r["path"]).name for r in res) == sorted(p.name for p in world["fake"].values())
+    assert all(r["ground_truth"]["swapped_frames"] == f"0-{N - 1}" for r in res)
 
 
 def test_score_in_python_finds_the_swap(det, world):
