@@ -47,7 +47,7 @@ def convert_command(
     existing_paths(list(videos) + [model_dir] + ([alignments] if alignments else []))
     batch = len(videos) > 1 or videos[0].is_dir() or out.is_dir() or not out.suffix
     if batch and out.suffix.lower() in (".mp4", ".mov"):
-        raise InputError("several inputs: -o must be a folder (each video -> OUT/{stem}_{direction}.mp4)")
+        raise InputError("several inputs or a folder: -o must be a folder (each video -> OUT/{stem}_{direction}.mp4)")
     if batch and labels_dir is not None:
         raise InputError("--labels-dir is for one output video; with -o a folder, labels go beside each output")
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur, sharpen=sharpen,
@@ -72,7 +72,7 @@ def convert_command(
                 s = convert(videos[0], model_dir, out, alignments, settings, labels_dir, progress=progress)
         except KeyboardInterrupt:
             from .convert_parts import parts_folder
-            where = "OUT/.*.parts/" if batch else str(parts_folder(out))
+            where = f"{out}/.*.mp4.parts/" if batch else str(parts_folder(out))
             typer.echo(f"interrupted: finished segments are kept in {where}; run the same command again to resume",
                        err=True)
             raise typer.Exit(130) from None
