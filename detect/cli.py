@@ -144,6 +144,10 @@ def eval_command(
     typer.echo("           AUC     EER      AP     ACC@0.5  ACC@thr")
     for name, m in (("frame", rep.frame), ("video", rep.video)):
         typer.echo(f"  {name:6s} {_fmt(m['auc'])}  {_fmt(m['eer'])}  {_fmt(m['ap'])}  {_fmt(m['acc_05'])}  {_fmt(m['acc_threshold'])}")
+    if rep.per_method:
+        typer.echo("per method (its fakes vs all reals):   frame AUC  video AUC  fake videos")
+        for name, m in rep.per_method.items():
+            typer.echo(f"  {name:<36s} {_fmt(m['frame_auc'])}     {_fmt(m['video_auc'])}      {m['fake_videos']}")
 
 
 @app.command("score")

@@ -73,6 +73,18 @@ class VideoEntry:
     frames_sampled: int = 0
     samples: int = 0
     split: str = ""
+    method: Optional[str] = None        # fakes: how they were made (from convert's labels), for per-method metrics
+
+
+def manipulation(labels: Optional[dict]) -> str:
+    """A fake's method name: the swap model's architecture, hash prefix and direction from convert's labels
+    (e.g. "veriswap original 0beaae00 a2b"), so `eval` can report each manipulation apart, as
+    DeepfakeBench reports FF++'s four; "unlabelled" for a fake without labels (another tool's)."""
+    if labels is None:
+        return "unlabelled"
+    model = labels.get("model") or {}
+    sha = str(model.get("sha256") or "").split(":")[-1][:8]
+    return " ".join(x for x in ("veriswap", model.get("architecture"), sha, labels.get("direction")) if x)
 
 
 @dataclass
@@ -156,7 +168,8 @@ def plan_videos(real: Sequence[Path], fake: Sequence[Path]) -> List[Tuple[VideoE
                 src = labels.get("source")
                 if src:
                     group = str(Path(src).resolve()) if Path(src).exists() else str(src)
-            plans.append((VideoEntry(_video_id(p), rp, label, kind, group, info.frames), labels))
+            plans.append((VideoEntry(_video_id(p), rp, label, kind, group, info.frames,
+                                     method=manipulation(labels) if label == 1 else None), labels))
     if not plans:
         raise InputError("no videos given (use --real and/or --fake)")
     return plans

@@ -1,6 +1,7 @@
 """`detect eval`: a detector on a dataset split (test by default), DeepfakeBench's metrics:
 frame AUC, video AUC (a video's score = mean of its frame probabilities), EER, AP, accuracy at 0.5
-and at the detector's calibrated threshold."""
+and at the detector's calibrated threshold; and per manipulation method (each method's fakes against
+all the split's reals), as DeepfakeBench reports FF++'s four methods apart."""
 from __future__ import annotations
 
 import time
@@ -31,12 +32,13 @@ class EvalReport:
     seconds: float
     per_video: Dict[str, dict] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
+    per_method: Dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "detector": self.detector, "split": self.split,
                 "threshold": self.threshold, "frame": self.frame, "video": self.video,
-                "videos": self.videos, "seconds": round(self.seconds, 3), "per_video": self.per_video,
-                "warnings": self.warnings}
+                "videos": self.videos, "seconds": round(self.seconds, 3), "per_method": self.per_method,
+                "per_video": self.per_video, "warnings": self.warnings}
 
 
 def video_scores(samples: List[D.Sample], probs: np.ndarray) -> Dict[str, dict]:
@@ -47,6 +49,22 @@ def video_scores(samples: List[D.Sample], probs: np.ndarray) -> Dict[str, dict]:
         acc[s.video].append(float(p))
         labels[s.video] = s.label
     return {v: {"label": labels[v], "score": float(np.mean(ps)), "samples": len(ps)} for v, ps in sorted(acc.items())}
+
+
+def per_method(samples: List[D.Sample], probs: np.ndarray, vs: Dict[str, dict],
+               methods: Dict[str, Optional[str]]) -> Dict[str, dict]:
+    """For each manipulation method in the split: its fakes against all the split's reals, frame and video
+    AUC (fakes of datasets made before methods were recorded count as "unknown")."""
+    out: Dict[str, dict] = {}
+    name = lambda v: methods.get(v) or "unknown"  # noqa: E731
+    for m in sorted({name(s.video) for s in samples if s.label == 1}):
+        keep = [i for i, s in enumerate(samples) if s.label == 0 or name(s.video) == m]
+        vids = [v for v, r in vs.items() if r["label"] == 0 or name(v) == m]
+        out[m] = {"fake_videos": sum(vs[v]["label"] == 1 for v in vids),
+                  "fake_faces": sum(samples[i].label == 1 for i in keep),
+                  "frame_auc": M.auc([samples[i].label for i in keep], probs[keep]),
+                  "video_auc": M.auc([vs[v]["label"] for v in vids], [vs[v]["score"] for v in vids])}
+    return out
 
 
 def evaluate(dataset_dir: Path, detector_dir: Path, split: str = "test", batch_size: int = 32,
@@ -81,6 +99,7 @@ def evaluate(dataset_dir: Path, detector_dir: Path, split: str = "test", batch_s
     video = M.compute(vy, vp, thr).to_dict()
     rep = EvalReport(str(dataset_dir), str(detector_dir), split, thr, frame, video, len(vs),
                      time.perf_counter() - t0, vs)
+    rep.per_method = per_method(samples, p, vs, {k: v.method for k, v in ds.videos.items()})
     if frame["auc"] is None:
         rep.warnings.append(f"the {split} split holds one class only: AUC/EER are undefined")
     return rep

@@ -282,6 +282,18 @@ def test_eval_reports_frame_and_video_metrics(det, ds, capsys):
     assert _cli("detect", "eval", str(root), "-d", str(det[0]), "--json") == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["frame"]["auc"] == pytest.approx(rep.frame["auc"]) and doc["split"] == "test"
+    # per manipulation method (DeepfakeBench's per-method table): the swaps' model and direction from their labels
+    sha = json.loads((det[0].parent / "model" / "config.json").read_text())["weights"]["sha256"][:8]
+    methods = {v.method for v in data.videos.values() if v.label == 1}
+    assert methods == {f"veriswap hq {sha} a2b", f"veriswap hq {sha} b2a"}
+    assert {v.method for v in data.videos.values() if v.label == 0} == {None}
+    for m, r in rep.per_method.items():
+        keep = [i for i, x in enumerate(test) if x.label == 0 or data.videos[x.video].method == m]
+        assert r["frame_auc"] == pytest.approx(M.auc([y[i] for i in keep], p[keep]))
+        assert r["fake_videos"] == len({x.video for x in test if x.label == 1 and data.videos[x.video].method == m})
+    assert set(rep.per_method) == {data.videos[x.video].method for x in test if x.label == 1}
+    assert _cli("detect", "eval", str(root), "-d", str(det[0])) == 0
+    assert "per method (its fakes vs all reals)" in capsys.readouterr().out
 
 
 def _with_threshold(det_dir: Path, dst: Path, thr: float) -> Path:
