@@ -213,12 +213,15 @@ def test_original_architecture_trains_saves_and_loads(faces, tmp_path):
     assert face.shape == (1, 3, 64, 64) and mask is None and cfg["has_mask"] is False
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])   # auto picks either, by CPU: both must resume exactly
-def test_resume_continues_with_same_next_loss(faces, tmp_path, precision):
+@pytest.mark.parametrize("precision,options", [
+    ("fp32", {}), ("bf16", {}),          # auto picks either, by CPU: both must resume exactly
+    ("fp32", {"augment": AugmentConfig(warp_to_landmarks=True), "uniform_yaw": True}),   # the other draws too
+])
+def test_resume_continues_with_same_next_loss(faces, tmp_path, precision, options):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train(tiny_cfg(faces, straight, iterations=7, precision=precision))
-    train(tiny_cfg(faces, resumed, iterations=6, precision=precision))
-    s = train(tiny_cfg(faces, resumed, iterations=7, precision=precision))
+    train(tiny_cfg(faces, straight, iterations=7, precision=precision, **options))
+    train(tiny_cfg(faces, resumed, iterations=6, precision=precision, **options))
+    s = train(tiny_cfg(faces, resumed, iterations=7, precision=precision, **options))
     assert s["resumed_from"] == 6 and s["iteration"] == 7
     a, b = read_loss(straight), read_loss(resumed)
     assert [int(r["iteration"]) for r in b] == list(range(1, 8))
