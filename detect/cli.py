@@ -57,6 +57,8 @@ def dataset_command(
     scale: float = typer.Option(1.3, "--scale", help="Crop side as a multiple of the face box."),
     split: str = typer.Option("0.7,0.15,0.15", "--split", help="train,val,test fractions (by video group)."),
     seed: int = typer.Option(0, "--seed", help="Changes the deterministic split."),
+    crf: Optional[int] = typer.Option(None, "--crf", help="Re-encode every video with H.264 at this CRF first "
+                                      "(FaceForensics++'s c23 = 23, c40 = 40): detection under compression."),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Face crops of real videos and swaps + dataset.json (split by video, never by frame)."""
@@ -65,7 +67,7 @@ def dataset_command(
     from .dataset import DatasetSettings, build_dataset
 
     existing_paths(list(real) + list(fake))
-    s = DatasetSettings(frames=frames, size=size, scale=scale, split=_split(split), seed=seed)
+    s = DatasetSettings(frames=frames, size=size, scale=scale, split=_split(split), seed=seed, crf=crf)
     with _progress("dataset", no_progress) as bar:
         task = bar.add_task("", total=None)
         summ = build_dataset(real, fake, out, s, progress=lambda d, t, name: bar.update(task, completed=d, total=t, description=name))

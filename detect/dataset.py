@@ -25,7 +25,7 @@ from swap import alignments as A
 from swap.convert import default_labels_dir
 from swap.errors import InputError
 from swap.lock import folder_lock
-from swap.video import VIDEO_EXTS, atomic_write_bytes, expand_inputs, iter_frames, probe, write_image_atomic
+from swap.video import VIDEO_EXTS, atomic_write_bytes, expand_inputs, iter_frames, probe, reencode, write_image_atomic
 
 from .crops import CROP_SCALE, CROP_SIZE, crop_face, evenly_spaced
 from .faces import track_faces
@@ -44,10 +44,12 @@ class DatasetSettings:
     split: Tuple[float, float, float] = (0.7, 0.15, 0.15)
     seed: int = 0                       # changes the (deterministic) group order of the split
     detector: str = "hog"
+    crf: Optional[int] = None           # re-encode each video with H.264 at this CRF first (FF++'s c23 / c40)
 
     def key(self) -> dict:
         """Settings that change the crops of a video (a resume must match them)."""
-        return {"frames": self.frames, "size": self.size, "scale": self.scale, "detector": self.detector}
+        return {"frames": self.frames, "size": self.size, "scale": self.scale, "detector": self.detector,
+                **({"crf": self.crf} if self.crf is not None else {})}
 
 
 @dataclass
@@ -223,11 +225,12 @@ def _round_pts(pts: Optional[np.ndarray]) -> Optional[List[List[float]]]:
     return None if pts is None else np.round(pts, 1).tolist()
 
 
-def _samples_of_labelled(root: Path, v: VideoEntry, labels: dict, s: DatasetSettings) -> Tuple[List[Sample], int]:
+def _samples_of_labelled(root: Path, v: VideoEntry, src: Path, labels: dict,
+                         s: DatasetSettings) -> Tuple[List[Sample], int]:
     frames = {int(f["index"]): f for f in labels["frames"] if f.get("swapped") and f.get("faces")}
     pick = evenly_spaced(sorted(frames), s.frames)
     out: List[Sample] = []
-    for fr in iter_frames(Path(v.path), select=set(pick).__contains__):
+    for fr in iter_frames(src, select=set(pick).__contains__):
         for k, face in enumerate(frames[fr.index]["faces"]):
             pts = np.asarray(face["landmarks"], np.float64) if face.get("landmarks") else None
             c = crop_face(fr.rgb, face["box"], pts, s.scale, s.size)
@@ -237,11 +240,11 @@ def _samples_of_labelled(root: Path, v: VideoEntry, labels: dict, s: DatasetSett
     return out, len(pick)
 
 
-def _samples_of_detected(root: Path, v: VideoEntry, s: DatasetSettings) -> Tuple[List[Sample], int]:
+def _samples_of_detected(root: Path, v: VideoEntry, src: Path, s: DatasetSettings) -> Tuple[List[Sample], int]:
     pick = evenly_spaced(range(max(v.frames_total, 1)), s.frames)
     out: List[Sample] = []
     n = 0
-    for ff in track_faces(Path(v.path), pick, detector=s.detector):
+    for ff in track_faces(src, pick, detector=s.detector):
         n += 1
         for k, face in enumerate(ff.faces):
             c = crop_face(ff.frame.rgb, face.box, face.landmarks, s.scale, s.size)
@@ -264,10 +267,19 @@ def _process_video(root: Path, v: VideoEntry, labels: Optional[dict], s: Dataset
                 return doc
         except (ValueError, KeyError, TypeError):
             pass            # damaged part: redo the video
-    if labels is not None:
-        samples, n = _samples_of_labelled(root, v, labels, s)
-    else:
-        samples, n = _samples_of_detected(root, v, s)
+    src = Path(v.path)
+    if s.crf is not None:           # the crops come from a compressed copy (same frames, same labels)
+        src = root / PARTS / f".{v.id}.crf{s.crf}.mp4"
+        src.parent.mkdir(parents=True, exist_ok=True)
+        reencode(Path(v.path), src, s.crf)
+    try:
+        if labels is not None:
+            samples, n = _samples_of_labelled(root, v, src, labels, s)
+        else:
+            samples, n = _samples_of_detected(root, v, src, s)
+    finally:
+        if s.crf is not None:
+            src.unlink(missing_ok=True)
     doc = {"settings": s.key(), "fingerprint": fp, "frames_sampled": n,
            "samples": [asdict(x) for x in samples]}
     atomic_write_bytes(part, json.dumps(doc, separators=(",", ":")).encode())
@@ -293,6 +305,8 @@ def _build_dataset(real: Sequence[Path], fake: Sequence[Path], out: Path, settin
     s = settings or DatasetSettings()
     if s.frames < 0 or not 32 <= s.size <= 1024 or not 1.0 <= s.scale <= 3.0:
         raise InputError("--frames must be >= 0, --size 32..1024, --scale 1.0..3.0")
+    if s.crf is not None and not 0 <= s.crf <= 51:
+        raise InputError(f"--crf must be 0..51 (H.264), got {s.crf}")
     out = Path(out)
     plans = plan_videos(real, fake)
     out.mkdir(parents=True, exist_ok=True)

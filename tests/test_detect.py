@@ -162,6 +162,25 @@ def test_dataset_is_split_by_video_and_source_without_leakage(ds, world):
     assert summ.counts == data.counts()
 
 
+def test_crf_dataset_crops_come_from_compressed_copies_with_the_same_frames(world, tmp_path):
+    """FaceForensics++'s c23/c40: the same frames and faces, from an H.264 copy at that CRF (less detail)."""
+    def build(out, crf):
+        D.build_dataset([world["real"]["grace"]], [world["fake"]["grace"]], out, D.DatasetSettings(frames=3, crf=crf))
+        return D.load(out)
+    plain, c40 = build(tmp_path / "c0", None), build(tmp_path / "c40", 40)
+    key = lambda d: sorted((x.file, x.label) for x in d.samples)  # noqa: E731
+    assert key(plain) == key(c40) and len(plain.samples) >= 4
+
+    def detail(root, x):
+        g = cv2.cvtColor(cv2.imread(str(root / x.file)), cv2.COLOR_BGR2GRAY)
+        return cv2.Laplacian(g, cv2.CV_64F).var()
+    ratio = np.median([detail(tmp_path / "c40", x) / detail(tmp_path / "c0", x) for x in plain.samples])
+    assert ratio < 0.8, ratio                        # c40 smooths away detail
+    assert not list((tmp_path / "c40").rglob("*.crf40.mp4"))   # the compressed copies are not kept
+    with pytest.raises(InputError, match="--crf"):
+        build(tmp_path / "bad", 60)
+
+
 def test_crops_contain_the_face(ds):
     from swap.faces import detect as dlib_detect
 
