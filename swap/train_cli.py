@@ -41,6 +41,8 @@ def train_command(
     preview_every: int = typer.Option(250, "--preview-every"),
     snapshot_every: int = typer.Option(0, "--snapshot-every", help="Also keep a copy of the model every N "
                                        "iterations in MODEL_DIR/snapshots/NNNNNNNN (a model folder; 0: off)."),
+    keep_best: bool = typer.Option(False, "--keep-best", help="Also keep MODEL_DIR/best/: the save whose "
+                                   "interval had the lowest mean loss (faceswap backs up when the loss improves)."),
     timelapse: bool = typer.Option(False, "--timelapse", help="Also keep every preview as "
                                    "MODEL_DIR/timelapse/NNNNNNNN.png."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 5e-5; on resume the "
@@ -108,7 +110,7 @@ def train_command(
         raise InputError("--resolution/--ae-dims/--e-dims/--d-dims apply to --model hq")
     cfg = TrainConfig(faces_a=str(faces_a), faces_b=str(faces_b), model_dir=str(model_dir), model=model,
                       model_options=opts, batch_size=batch_size, iterations=iterations, time_limit=seconds,
-                      save_every=save_every, preview_every=preview_every, snapshot_every=snapshot_every,
+                      save_every=save_every, preview_every=preview_every, snapshot_every=snapshot_every, keep_best=keep_best,
                       timelapse=timelapse, lr=lr,
                       loss=LossConfig(ssim=ssim_weight, l1=l1_weight, mse=mse_weight, mask=mask_weight, eyes=eye_weight,
                                       mouth=mouth_weight),

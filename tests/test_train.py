@@ -253,6 +253,22 @@ def test_snapshots_are_model_folders_and_timelapse_keeps_each_preview(faces, tmp
     assert (cv2.imread(str(frames[-1])) == preview).all()
 
 
+def test_keep_best_keeps_the_save_with_the_lowest_interval_loss(faces, tmp_path):
+    md = tmp_path / "m"
+    train(tiny_cfg(faces, md, iterations=6, save_every=2, keep_best=True))
+    train(tiny_cfg(faces, md, iterations=8, save_every=2, keep_best=True))      # resumed: the record carries on
+    train(tiny_cfg(faces, md, iterations=10, save_every=2, keep_best=True, lr=0.05))   # a rate that spoils it
+    rows = read_loss(md)
+    means = {end: np.mean([float(r["loss_a"]) + float(r["loss_b"]) for r in rows[end - 2:end]])
+             for end in (2, 4, 6, 8, 10)}
+    want = min(means, key=means.get)
+    assert want != 10, means                                                   # the last save is not the best
+    best = json.loads((md / "state.json").read_text())["best"]
+    assert best["iteration"] == want and best["loss"] == pytest.approx(means[want], rel=1e-4)
+    assert json.loads((md / "best" / "state.json").read_text())["iteration"] == want
+    assert load_model(md / "best")[1]["architecture"] == "hq"                  # best/ is a model folder
+
+
 @pytest.mark.parametrize("save_every,caught", [(1, "the weights hold NaN/inf at iteration 3"),   # at the save
                                                (0, "the loss became nan at iteration 4")])          # at the read
 def test_divergence_stops_without_saving_over_the_last_good_checkpoint(faces, tmp_path, save_every, caught):

@@ -43,6 +43,7 @@ class TrainConfig:
     save_every: int = 250
     preview_every: int = 250
     snapshot_every: int = 0                # also keep a copy at every multiple: snapshots/NNNNNNNN/
+    keep_best: bool = False                # also keep best/: the save whose interval had the lowest mean loss
     timelapse: bool = False                # also keep each preview: timelapse/NNNNNNNN.png
     lr: Optional[float] = None             # None: 5e-5 for a new model, the saved rate on resume
     loss: LossConfig = field(default_factory=LossConfig)
@@ -234,6 +235,7 @@ class Trainer:
         self.gen.manual_seed(cfg.seed * 1000 + self.rank)
         torch.manual_seed(cfg.seed)
         self.iteration = 0
+        self.best: Optional[Dict[str, Any]] = None     # --keep-best: {"iteration", "loss"} of best/
         self.elapsed_before = 0.0
         self.history: List[Dict[str, Any]] = []
         self.identity_log: List[Dict[str, Any]] = []
@@ -272,6 +274,7 @@ class Trainer:
                     if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                         st[k] = torch.empty_like(p).copy_(v)
         st = ck["state"]
+        self.best = st.get("best")
         self.iteration = int(st.get("iteration", 0))
         self.elapsed_before = float(st.get("elapsed", 0.0))
         self.resumed_from = self.iteration
@@ -336,18 +339,25 @@ class Trainer:
         if not self.is_main:
             return
         self._flush_rows()
+        since = [r["loss_a"] + r["loss_b"] for r in self.history if r["iteration"] > (self.last_saved or 0)]
+        better = (self.cfg.keep_best and bool(since)
+                  and (self.best is None or sum(since) / len(since) < self.best["loss"]))
+        if better:      # faceswap backs up when the loss improves: best/ survives a later collapse
+            self.best = {"iteration": self.iteration, "loss": round(sum(since) / len(since), 6)}
         state = {"iteration": self.iteration, "elapsed": self.elapsed_before + self._run_elapsed(),
                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reason": reason,
                  "architecture": self.arch, "world_size": self.world,
                  "rng": {"generators": gens, "torch": _rng_b64(torch.get_rng_state())},
                  "last_loss": self.history[-1] if self.history else None,
-                 "identity_checks": self.identity_log[-20:]}
+                 "identity_checks": self.identity_log[-20:], "best": self.best}
         weights = {k: v.contiguous() for k, v in self.model.state_dict().items()}
         optim = mio.optimizer_tensors(self.opt, self.param_names)
         mio.save_checkpoint(self.dir, weights, optim, state, self.config_dict())
         self.last_saved = self.iteration
         if self.cfg.snapshot_every and self.iteration % self.cfg.snapshot_every == 0:
             mio.snapshot(self.dir, self.dir / "snapshots" / f"{self.iteration:08d}")
+        if better:
+            mio.snapshot(self.dir, self.dir / "best")
 
     # -- one step -------------------------------------------------------------------------------
     def _draw(self, fs: FaceSet, side: str) -> torch.Tensor:
