@@ -44,6 +44,9 @@ def model_command(
             it = f"iteration {c.iteration}, saved {c.saved_at} ({c.reason})" if c.verified else ""
             lines.append(f"{c.which:<10} {it + ': ' if it else ''}{state}"
                          + ("  <- loaded by train/convert" if c is m.used else ""))
+        if m.best:
+            lines.append(f"best       iteration {m.best['iteration']} (interval loss {m.best['loss']:.4f}) in "
+                         f"{Path(m.folder) / 'best'}")
         if m.snapshots:
             lines.append(f"snapshots  {len(m.snapshots)}: iterations {', '.join(map(str, m.snapshots[-5:]))}"
                          + (" (last 5)" if len(m.snapshots) > 5 else ""))

@@ -267,6 +267,8 @@ def test_keep_best_keeps_the_save_with_the_lowest_interval_loss(faces, tmp_path)
     assert best["iteration"] == want and best["loss"] == pytest.approx(means[want], rel=1e-4)
     assert json.loads((md / "best" / "state.json").read_text())["iteration"] == want
     assert load_model(md / "best")[1]["architecture"] == "hq"                  # best/ is a model folder
+    from swap.models.inspect import inspect_model
+    assert inspect_model(md).best == best                                      # `veriswap model` shows it
 
 
 @pytest.mark.parametrize("save_every,caught", [(1, "the weights hold NaN/inf at iteration 3"),   # at the save

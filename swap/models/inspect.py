@@ -45,6 +45,7 @@ class ModelInfo:
     initialised_from: Optional[Dict[str, Any]]
     checkpoints: List[CheckpointInfo]
     snapshots: List[int]
+    best: Optional[Dict[str, Any]] = None   # --keep-best: iteration and mean loss of best/
 
     @property
     def used(self) -> Optional[CheckpointInfo]:
@@ -98,7 +99,8 @@ def inspect_model(model_dir: Path) -> ModelInfo:
     info = ModelInfo(str(d), cfg["architecture"], int(cfg.get("resolution", 0)), 0, bool(cfg.get("has_mask")),
                      float(cfg.get("coverage", 1.0)), idents, (cfg.get("weights") or {}).get("sha256"),
                      st.get("elapsed"), st.get("last_loss"), (st.get("identity_checks") or [None])[-1],
-                     cfg.get("initialised_from"), cks, snaps)
+                     cfg.get("initialised_from"), cks, snaps,
+                     st.get("best") if (d / "best" / mio.STATE).is_file() else None)
     if info.used is not None:
         from safetensors import safe_open
         with safe_open(str(d / (mio.WEIGHTS + ("" if info.used.which == "current" else mio.BAK))), framework="pt") as f:
