@@ -420,7 +420,9 @@ def memory_check(a) -> None:
 # ---- main ---------------------------------------------------------------------------------------
 
 ABLATION = [("defaults (smoothing, region re-detection every 5, full scan every 25)", {}),
+            ("defaults + --re-feed 5", {"refeed": 5}),
             ("no smoothing", {"smooth": False}),
+            ("no smoothing, --re-feed 5", {"smooth": False, "refeed": 5}),
             ("no smoothing, region re-detection every frame", {"smooth": False, "detect_every": 1}),
             ("no smoothing, full-frame scan every frame (the baseline's work)",
              {"smooth": False, "detect_every": 1, "scan_every": 1})]

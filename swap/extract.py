@@ -61,12 +61,15 @@ class ExtractSettings:
     min_size: int = F.MIN_FACE
     max_distance: float = 0.6   # with a reference face: keep faces closer than this
     ref: Optional[str] = None   # sha256 of the reference embedding (set by `extract`)
+    refeed: int = 1             # landmark fits averaged per face (faceswap's --re-feed)
 
     def output_key(self) -> dict:
         """Settings that change what is written: a resume must match them."""
         d = asdict(self)
         if d["ref"] is None:
             d.pop("max_distance")
+        if d["refeed"] == 1:        # folders extracted before the option existed resume as they are
+            d.pop("refeed")
         return d
 
 
@@ -151,7 +154,7 @@ class _ChunkState:
         self.stats = {"faces_found": 0, "faces_filtered": 0, "frames_no_face": 0}
         freq = max(job.fps, 1.0) / s.every
         self.tracker = FaceTracker(s.detector, s.upsample, s.min_size, s.detect_every, s.smooth and not job.is_image,
-                                   freq, s.min_cutoff, s.beta, scan_every=s.scan_every)
+                                   freq, s.min_cutoff, s.beta, scan_every=s.scan_every, refeed=s.refeed)
 
 
 def _faces_of_frame(job: _Job, st: _ChunkState, index: int, rgb: np.ndarray, emit: bool) -> None:
@@ -363,6 +366,8 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
 
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {jobs}")
+    if not 1 <= s.refeed <= 32:
+        raise InputError(f"--re-feed must be 1..32, got {s.refeed}")
 
     paths = expand_inputs(inputs)
     if not paths:

@@ -23,6 +23,8 @@ def extract_command(
     upsample: int = typer.Option(1, "--upsample", help="Detector upsampling (1 finds faces down to ~40 px)."),
     min_size: int = typer.Option(32, "--min-size", help="Skip faces smaller than this (px)."),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Video: smooth landmarks over time."),
+    refeed: int = typer.Option(1, "--re-feed", help="Average N landmark fits on slightly shifted/scaled boxes "
+                               "(faceswap's re-feed: steadier landmarks, N times the landmark cost)."),
     ref_face: Optional[Path] = typer.Option(None, "--ref-face", help="Keep only faces of the person in this photo."),
     max_distance: float = typer.Option(0.6, "--max-distance", help="With --ref-face: identity distance to keep a face."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: all CPU cores)."),
@@ -37,7 +39,7 @@ def extract_command(
 
     settings = ExtractSettings(detector=detector, upsample=upsample, size=size, every=every,
                                detect_every=detect_every, scan_every=scan_every, embed_every=embed_every, smooth=smooth,
-                               min_size=min_size, max_distance=max_distance)
+                               min_size=min_size, max_distance=max_distance, refeed=refeed)
     with progress_bar(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                       TimeRemainingColumn(), disable=no_progress) as bar:
         task = bar.add_task("extract", total=None, fps="-")

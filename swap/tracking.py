@@ -198,6 +198,7 @@ class FaceTracker:
     beta: float = 0.5
     scan_every: int = 25            # full-frame scan for new faces every N frames (and on cuts)
     max_missed: int = 10            # frames a face may go without a detector confirmation before it is dropped
+    refeed: int = 1                 # landmark fits averaged per face (faceswap's re-feed; faces.landmarks)
     tracks: List[Track] = field(default_factory=list)
     _prev_gray: Optional[np.ndarray] = None
     _prev_thumb: Optional[np.ndarray] = None
@@ -233,7 +234,7 @@ class FaceTracker:
         where = {t.id: t.predict_box() if t.motion is None else move_box(t.box, t.motion) for t in free}
         for d in sorted(dets, key=lambda d: -d[4]):
             box = tuple(float(v) for v in d[:4])
-            pts = F.landmarks(rgb, box)
+            pts = F.landmarks(rgb, box, self.refeed)
             best = max(free, key=lambda t: box_iou(where[t.id], box), default=None)
             if best is not None and box_iou(where[best.id], box) >= 0.3:
                 free.remove(best)
@@ -265,7 +266,7 @@ class FaceTracker:
             if not detected and tr.since_detect > self.max_missed:
                 self._rescan = True     # not confirmed for too long: drop it, look again
                 continue
-            pts = F.landmarks(rgb, box)
+            pts = F.landmarks(rgb, box, self.refeed)
             s_new = _extent(pts)[2]
             if not (0.7 < s_new / max(_extent(tr.raw)[2], 1.0) < 1.4):
                 self._rescan = True     # the fit jumped: lost the face

@@ -314,6 +314,31 @@ def test_truncated_video_keeps_frames_before_the_damage(tmp_path, media):
     assert kept and kept == list(range(len(kept))) and all(len(src.frames[i]) == 1 for i in kept)
 
 
+@pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+def test_re_feed_makes_the_landmarks_depend_less_on_the_exact_box(photo, tmp_path):
+    """faceswap's re-feed: averaged fits on shifted boxes. The same face under 7 boxes a few % apart: the
+    landmarks' spread across them shrinks (measured: 0.26 -> 0.13 px astronaut, 1.12 -> 0.63 Grace Hopper)."""
+    from swap import faces as F
+    rgb = load_photo(photo)
+    box = np.array(F.detect(rgb, "hog", 1)[0][:4])
+    w = box[2] - box[0]
+    shifts = [(0, 0), (-.03, 0), (.03, 0), (0, -.03), (0, .03), (.02, .02), (-.02, -.02)]
+
+    def spread(n):
+        return float(np.stack([F.landmarks(rgb, box + np.array([dx, dy, dx, dy]) * w, n) for dx, dy in shifts])
+                     .std(0).mean())
+    assert spread(5) < 0.7 * spread(1)
+    one, five = F.landmarks(rgb, box), F.landmarks(rgb, box, 5)
+    assert np.abs(one - five).mean() < 0.05 * w                   # the same face, not another fit
+    from swap.extract import ExtractSettings
+    extract([save_photo(photo, tmp_path / "p.png")], tmp_path / "f", settings=ExtractSettings(refeed=5), jobs=1)
+    rec = A.load(tmp_path / "f" / "alignments.json").source_for(tmp_path / "p.png")
+    got = rec.frames[0][0]                                         # extract passes --re-feed to its tracker
+    assert np.allclose(got.landmarks_array(), F.landmarks(rgb, got.box, 5), atol=0.01)
+    r = run_cli("extract", save_photo(photo, tmp_path / "p.png"), "-o", tmp_path / "o", "--re-feed", "0", "--no-progress")
+    assert r.returncode == 2 and "--re-feed must be 1..32" in r.stderr
+
+
 def test_version_names_veriswap_and_the_dependencies_a_bug_report_needs():
     from swap import __version__
     r = run_cli("--version")
