@@ -392,13 +392,22 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
     try:
         # the alignments are streamed (`A.AlignmentsStore`): memory holds each source's fields and counts, not
         # its records, so the parent stays flat however long the video
-        with folder_lock(faces_dir, "veriswap extract"), _open_alignments(aln_path, s, faces_dir, overwrite) as store:
-            _extract_sources(infos, store, s, ref, faces_dir, jobs, progress, summary)
+        with folder_lock(faces_dir, "veriswap extract"):
+            _drop_stale_temps(faces_dir)
+            with _open_alignments(aln_path, s, faces_dir, overwrite) as store:
+                _extract_sources(infos, store, s, ref, faces_dir, jobs, progress, summary)
     except BaseException:
         _remove_empty_dirs(faces_dir, made)
         raise
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _drop_stale_temps(faces_dir: Path) -> None:
+    """Temp files of atomic writes (`.NAME.xxxx.tmp`) that a killed run (kill -9, power cut) left behind.
+    Safe only while the folder is held: no other writer can be mid-write now."""
+    for t in faces_dir.glob(".*.tmp"):
+        t.unlink(missing_ok=True)
 
 
 def _first_missing(path: Path) -> Optional[Path]:

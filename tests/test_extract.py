@@ -209,6 +209,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, media):
     parts = list((out / ".parts").glob("*/*.json"))
     assert parts, "no chunk finished before the kill"
     assert not (out / "alignments.json").exists() or not A.load(out / "alignments.json").sources[str(video.resolve())].complete
+    (out / ".long_000999_0.png.k1ll3d.tmp").write_bytes(b"half a PNG")    # as a kill mid-write leaves it
     r = run_cli("extract", video, "-o", out, "-j", "2", "--no-progress")
     assert r.returncode == 0, r.stderr
     done = int(re.search(r"\((\d+) already done\)", r.stdout).group(1))
