@@ -260,6 +260,9 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
         if not resumed and masks_dir.is_dir():      # another run's masks: frames it swapped may not be swapped now
             for old in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
                 old.unlink()
+        for folder in (labels_dir, masks_dir):      # temp files a killed run left mid-write (we hold the output)
+            for t in folder.glob(".*.tmp"):
+                t.unlink(missing_ok=True)
         rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
         kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
         if every > 1:

@@ -268,9 +268,11 @@ def test_interrupted_convert_resumes_at_the_first_unfinished_segment(setup, conv
     assert not out.exists() and not (tmp_path / "o.labels" / "labels.json").exists()
     assert sorted(p.name for p in parts.glob("seg_*")) == [f"seg_00000{k}.{e}" for k in (0, 1) for e in ("json", "mp4")]
     assert [p.name for p in parts.iterdir() if p.name.startswith(".")] == [".veriswap.lock"]   # no unfinished segment
+    (tmp_path / "o.labels" / "masks" / ".000009.png.k1ll3d.tmp").write_bytes(b"half")   # a kill -9 mid-write
     seen.clear()                  # same command: frames 0-7 are kept, work restarts at frame 8
     s = convert(setup["va"], setup["model"], out, setup["aln"], cfg(), progress=lambda d, t: seen.append(d))
     assert seen[0] == 9 and s.frames_resumed == 8 and s.frames == s.frames_swapped == N and not parts.exists()
+    assert not list((tmp_path / "o.labels").rglob(".*.tmp"))
     lab = json.loads((tmp_path / "o.labels" / "labels.json").read_text())
     ref = json.loads(converted[0].with_suffix(".labels").joinpath("labels.json").read_text())
     assert lab["frames"] == ref["frames"] and lab["counts"] == ref["counts"]
