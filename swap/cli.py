@@ -82,8 +82,8 @@ def _register_unavailable(name: str, package: str) -> None:
 
 def _register_stage_commands() -> None:
     # Each stage's CLI module adds its commands to `app`; imported here so they stay small.
-    for mod_name in ("swap.extract_cli", "swap.train_cli", "swap.convert_cli", "swap.demo_cli", "swap.sort_cli",
-                     "swap.model_cli"):
+    for mod_name in ("swap.extract_cli", "swap.sort_cli", "swap.train_cli", "swap.model_cli", "swap.convert_cli",
+                     "swap.demo_cli"):     # the order `veriswap --help` lists them: the pipeline's
         try:
             importlib.import_module(mod_name)
         except ModuleNotFoundError as e:

@@ -14,8 +14,10 @@ def model_command(
     model_dir: Path = typer.Argument(..., help="Model folder (from `veriswap train`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
 ) -> None:
-    """Show a model folder (architecture, identities, iteration, losses) and check it: hashes, NaN/inf weights.
-    Exit 0 = the checkpoint train/convert would load is sound, 1 = it is not."""
+    """Show a model folder and check it (hashes, NaN/inf weights).
+
+    Architecture, identities, iteration, losses, origin, snapshots. Exit 0 = the checkpoint train/convert
+    would load is sound, 1 = it is not."""
     from .models.inspect import inspect_model
 
     m = inspect_model(model_dir)
