@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -36,16 +36,22 @@ class AugmentConfig:
 # sRGB <-> CIE L*a*b (D65)
 _M = torch.tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
-_ON_DEVICE: Dict[Tuple[torch.device, torch.dtype], Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+_ON_DEVICE: Dict[Tuple[str, torch.device, torch.dtype], Any] = {}
+
+
+def _on_device(name: str, like: torch.Tensor, build: Callable[[], Any]) -> Any:
+    """Constants built once per device and dtype: a blocking host->GPU copy every step stalls the CPU until
+    the GPU has caught up (the step could no longer be queued ahead)."""
+    key = (name, like.device, like.dtype)
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = build()
+    return _ON_DEVICE[key]
 
 
 def _lab_constants(like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(M, M^-1, white) on like's device: copied once, since a blocking host->GPU copy every step stalls
-    the CPU until the GPU has caught up (the step could no longer be queued ahead)."""
-    key = (like.device, like.dtype)
-    if key not in _ON_DEVICE:
-        _ON_DEVICE[key] = (_M.to(like), torch.linalg.inv(_M).to(like), _WHITE.to(like).view(1, 3, 1, 1))
-    return _ON_DEVICE[key]
+    """(M, M^-1, white) on like's device."""
+    return _on_device("lab", like, lambda: (_M.to(like), torch.linalg.inv(_M).to(like),
+                                             _WHITE.to(like).view(1, 3, 1, 1)))
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -110,13 +116,18 @@ def _tps_kernel(d2: torch.Tensor) -> torch.Tensor:
     return d2 * torch.log(d2.clamp_min(1e-12))     # r^2 log r^2: the thin-plate spline's radial basis
 
 
+def _grid_points(n: int) -> torch.Tensor:
+    t = torch.linspace(-1, 1, n)
+    return torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(1, n * n, 2)
+
+
 def landmark_warp_field(src: torch.Tensor, dst: torch.Tensor, n: int = 32, reg: float = 1e-3) -> torch.Tensor:
     """B,2,n,n displacement (normalized units) on an n x n grid over the crop: sampling at q + field(q)
     reads the point of the source face that corresponds to q when the face has dst's shape (dst's landmarks
     map to src's). src, dst: B,68,2 normalized landmarks. The crop's border (8 anchors) stays put; `reg`
     keeps coinciding points (a closed mouth's inner lips) from making the system singular."""
     b, dev = src.shape[0], src.device
-    anchors = _TPS_ANCHORS.to(dev).expand(b, -1, -1)
+    anchors = _on_device("tps_anchors", src, lambda: _TPS_ANCHORS.to(src)).expand(b, -1, -1)
     c = torch.cat([dst, anchors], 1)                                     # control points (B,K,2)
     v = torch.cat([src - dst, torch.zeros_like(anchors)], 1)             # their displacements
     k = c.shape[1]
@@ -125,8 +136,7 @@ def landmark_warp_field(src: torch.Tensor, dst: torch.Tensor, n: int = 32, reg: 
     A = torch.cat([torch.cat([K, P], 2), torch.cat([P.transpose(1, 2), torch.zeros(b, 3, 3, device=dev)], 2)], 1)
     # solve_ex: no singularity check, which would read a flag back from the GPU every step
     coef = torch.linalg.solve_ex(A, torch.cat([v, torch.zeros(b, 3, 2, device=dev)], 1))[0]   # B,K+3,2
-    t = torch.linspace(-1, 1, n, device=dev)
-    q = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(1, n * n, 2).expand(b, -1, -1)
+    q = _on_device(f"tps_grid{n}", src, lambda: _grid_points(n).to(src)).expand(b, -1, -1)
     U = _tps_kernel(torch.cdist(q, c) ** 2)
     Pq = torch.cat([torch.ones(b, n * n, 1, device=dev), q], 2)
     out = U @ coef[:, :k] + Pq @ coef[:, k:]                             # B,n*n,2
