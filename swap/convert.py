@@ -35,7 +35,7 @@ from .device import resolve_device
 from .errors import InputError
 from .lock import folder_lock
 from .masks import MASKS, face_mask
-from .video import VideoWriter, atomic_write_bytes, iter_frames, probe, write_image_atomic
+from .video import VideoWriter, atomic_write_bytes, iter_frames, probe, remove_stale_temps, write_image_atomic
 
 LABELS_FORMAT = "veriswap-labels"
 LABELS_VERSION = 1
@@ -261,8 +261,7 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
             for old in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
                 old.unlink()
         for folder in (labels_dir, masks_dir):      # temp files a killed run left mid-write (we hold the output)
-            for t in folder.glob(".*.tmp"):
-                t.unlink(missing_ok=True)
+            remove_stale_temps(folder)
         rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
         kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
         if every > 1:

@@ -39,7 +39,8 @@ from . import faces as F
 from .errors import InputError
 from .lock import folder_lock
 from .tracking import FaceTracker
-from .video import VideoInfo, atomic_write_bytes, expand_inputs, iter_frames, probe, read_image, write_image_atomic
+from .video import (VideoInfo, atomic_write_bytes, expand_inputs, iter_frames, probe, read_image, remove_stale_temps,
+                    write_image_atomic)
 
 PARTS = ".parts"
 WARMUP = 8                      # frames processed before a chunk starts, so tracks and smoothing are warm
@@ -393,7 +394,7 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
         # the alignments are streamed (`A.AlignmentsStore`): memory holds each source's fields and counts, not
         # its records, so the parent stays flat however long the video
         with folder_lock(faces_dir, "veriswap extract"):
-            _drop_stale_temps(faces_dir)
+            remove_stale_temps(faces_dir)      # a killed run's half-written crops
             with _open_alignments(aln_path, s, faces_dir, overwrite) as store:
                 _extract_sources(infos, store, s, ref, faces_dir, jobs, progress, summary)
     except BaseException:
@@ -401,13 +402,6 @@ def extract(inputs: Sequence[Path], faces_dir: Path, alignments_path: Optional[P
         raise
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _drop_stale_temps(faces_dir: Path) -> None:
-    """Temp files of atomic writes (`.NAME.xxxx.tmp`) that a killed run (kill -9, power cut) left behind.
-    Safe only while the folder is held: no other writer can be mid-write now."""
-    for t in faces_dir.glob(".*.tmp"):
-        t.unlink(missing_ok=True)
 
 
 def _first_missing(path: Path) -> Optional[Path]:

@@ -277,6 +277,13 @@ def reencode(src: Path, dst: Path, crf: int) -> int:
     return n
 
 
+def remove_stale_temps(folder: Path) -> None:
+    """Delete the temp files (`.NAME.xxxx.tmp`, see atomic_write_bytes) a killed writer left in `folder`.
+    Only while the folder is held (swap.lock): no other writer can be mid-write then."""
+    for t in Path(folder).glob(".*.tmp"):
+        t.unlink(missing_ok=True)
+
+
 def expand_inputs(inputs: Sequence[Path]) -> List[Path]:
     """Videos and images as given; a folder of videos expands to its videos, a folder of images
     stays one source (an image sequence)."""
