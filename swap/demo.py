@@ -531,21 +531,18 @@ def _convert_once(ctx: Context, person: str, direction: str, bar_label: str, fra
     """`swap.convert` one clip (signed; only `frames` if given), unless an earlier run made it with this model;
     returns its labels."""
     from .convert import ConvertSettings, convert, default_labels_dir
+    from .convert_batch import already_done
 
     out = ctx.path("outputs", f"{name or f'{person}_{direction}'}.mp4")
     labels_path = default_labels_dir(out) / "labels.json"
     model_sha = json.loads((ctx.model_dir / "config.json").read_text())["weights"]["sha256"]
-    if out.is_file() and labels_path.is_file():
-        try:
-            old = json.loads(labels_path.read_text())
-            if (old.get("model", {}).get("sha256") == f"sha256:{model_sha}"
-                    and old.get("counts", {}).get("frames") == ctx.opts.frames and old.get("c2pa_manifest")
-                    and old.get("settings", {}).get("frames") == frames):
-                return old
-        except ValueError:
-            pass
-    s = convert(ctx.video(person), ctx.model_dir, out, ctx.faces(person) / "alignments.json",
-                ConvertSettings(direction=direction, device=ctx.opts.device, key_dir=str(ctx.key_dir), frames=frames))
+    settings = ConvertSettings(direction=direction, device=ctx.opts.device, key_dir=str(ctx.key_dir), frames=frames)
+    if already_done(ctx.video(person), out, model_sha, settings):
+        old = json.loads(labels_path.read_text())
+        # the demo remakes its clips at the same path when --frames changes: the length must match too
+        if old.get("counts", {}).get("frames") == ctx.opts.frames and old.get("c2pa_manifest"):
+            return old
+    s = convert(ctx.video(person), ctx.model_dir, out, ctx.faces(person) / "alignments.json", settings)
     ctx.say(f"{bar_label}: {s.frames} frames in {s.seconds:.1f} s, {s.faces_swapped} faces swapped -> {out}")
     return json.loads(labels_path.read_text())
 
