@@ -241,10 +241,14 @@ def _score_blur(inputs: Sequence[FaceInputs], ctx: ScoreContext) -> np.ndarray:
     return _column(inputs, "blur")
 
 
+def _known(inputs: Sequence[FaceInputs], name: str) -> Tuple[List[int], np.ndarray]:
+    """The faces that have input `name`, and a NaN score for every face (unknown until scored)."""
+    return [i for i, x in enumerate(inputs) if getattr(x, name) is not None], np.full(len(inputs), np.nan)
+
+
 @register_scorer("identity", ["embedding"], "asc", "identity distance to the reference, lower is more alike")
 def _score_identity(inputs: Sequence[FaceInputs], ctx: ScoreContext) -> np.ndarray:
-    have = [i for i, x in enumerate(inputs) if x.embedding is not None]
-    out = np.full(len(inputs), np.nan)
+    have, out = _known(inputs, "embedding")
     if not have:
         return out
     embs = np.stack([inputs[i].embedding for i in have]).astype(np.float32)
@@ -273,8 +277,7 @@ def _score_pitch(inputs: Sequence[FaceInputs], ctx: ScoreContext) -> np.ndarray:
 def _score_hist(inputs: Sequence[FaceInputs], ctx: ScoreContext) -> np.ndarray:
     import cv2
 
-    have = [i for i, x in enumerate(inputs) if x.hist is not None]
-    out = np.full(len(inputs), np.nan)
+    have, out = _known(inputs, "hist")
     if not have:
         return out
     mean = np.mean([inputs[i].hist for i in have], 0).astype(np.float32)
