@@ -321,8 +321,9 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
                         seg = fr.index // s.segment_frames
                         writer = VideoWriter(parts.video(seg), info.width, info.height, info.fps, crf=s.crf)
                     todo = []
+                    in_range = in_ranges(fr.index, ranges)
                     for f in rec.frames.get(fr.index, []):
-                        if not in_ranges(fr.index, ranges):
+                        if not in_range:
                             summary.faces_outside += 1
                             continue
                         if kept_crops is not None and f.file not in kept_crops:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import itertools
 import math
 import os
 import signal
@@ -339,9 +340,11 @@ class Trainer:
         if not self.is_main:
             return
         self._flush_rows()
-        since = [r["loss_a"] + r["loss_b"] for r in self.history if r["iteration"] > (self.last_saved or 0)]
-        better = (self.cfg.keep_best and bool(since)
-                  and (self.best is None or sum(since) / len(since) < self.best["loss"]))
+        better = False
+        if self.cfg.keep_best:      # the rows since the last save sit at the end of the history
+            since = [r["loss_a"] + r["loss_b"] for r in
+                     itertools.takewhile(lambda r: r["iteration"] > (self.last_saved or 0), reversed(self.history))]
+            better = bool(since) and (self.best is None or sum(since) / len(since) < self.best["loss"])
         if better:      # faceswap backs up when the loss improves: best/ survives a later collapse
             self.best = {"iteration": self.iteration, "loss": round(sum(since) / len(since), 6)}
         state = {"iteration": self.iteration, "elapsed": self.elapsed_before + self._run_elapsed(),
