@@ -1,0 +1,93 @@
+"""Swap quality (swap/quality.py): ID retrieval among all known identities, absolute dlib distance vs 0.6,
+pose/expression error vs the source, detail index. A blur must fail; a real face of the target passes."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("dlib")
+
+from swap import faces as F  # noqa: E402
+from swap import quality as Q  # noqa: E402
+from swap.samples import load_photo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def world():
+    fa = F.FaceAnalyzer()
+    ast, gr = load_photo("astronaut"), load_photo("grace_hopper")
+    # the target in another frame: rotated, scaled, shifted, re-lit (not the gallery's own photo)
+    m = cv2.getRotationMatrix2D((256, 256), 8, 0.8)
+    m[:, 2] += (20, -10)
+    frame = np.clip(cv2.warpAffine(ast, m, (512, 512), borderMode=cv2.BORDER_REFLECT) * 0.85 + 10, 0, 255)
+    target = fa.analyze(frame.astype(np.uint8), size=256)[0].crop
+    source = fa.analyze(gr, size=256)[0].crop            # the face the swap replaced (Grace Hopper)
+    blob = np.full_like(target, (200, 150, 130))
+    cv2.ellipse(blob, (128, 140), (70, 95), 0, 0, 360, (225, 180, 160), -1)
+    blob = cv2.GaussianBlur(blob, (0, 0), 10)
+    return {"fa": fa, "gallery": Q.builtin_gallery(), "target": target, "source": source, "blob": blob}
+
+
+def test_real_face_of_the_target_passes(world):
+    q = Q.measure_face(world["target"], world["source"], "astronaut", world["gallery"], analyzer=world["fa"])
+    assert q.passed, q.failures
+    assert q.retrieved and q.nearest == "astronaut" and q.same_person and q.distance < 0.3
+    assert q.face_found and q.pose_error < 5 and q.expression_error < 0.1 and q.sharpness > 0.5
+    # a 64 px rendering of it (the 'original' model's resolution) is not penalised for its resolution
+    small = cv2.resize(world["target"], (64, 64), interpolation=cv2.INTER_AREA)
+    q64 = Q.measure_face(small, world["source"], "astronaut", world["gallery"], analyzer=world["fa"])
+    assert q64.passed, q64.failures
+
+
+def test_blurs_fail(world):
+    g, fa = world["gallery"], world["fa"]
+    blurred = cv2.GaussianBlur(world["target"], (0, 0), 8)
+    q = Q.measure_face(blurred, world["source"], "astronaut", g, analyzer=fa)
+    assert not q.passed and any("blur" in f for f in q.failures) and q.sharpness < 0.15
+    b = Q.measure_face(world["blob"], world["source"], "astronaut", g, analyzer=fa)
+    assert not b.passed
+    assert b.distance >= 0.6 and not b.same_person and b.sharpness < 0.15
+    # ... while the old rule ("closer to the target than to the source identity") called the blob a success
+    assert F.distance(fa.embed_crop(world["blob"]), g.centroid("astronaut")) < \
+        F.distance(fa.embed_crop(world["blob"]), g.centroid("grace_hopper"))
+
+
+def test_wrong_pose_fails(world):
+    rot = cv2.warpAffine(world["target"], cv2.getRotationMatrix2D((128, 128), 25, 1.0), (256, 256),
+                         borderMode=cv2.BORDER_REFLECT)
+    q = Q.measure_face(rot, world["source"], "astronaut", world["gallery"], analyzer=world["fa"])
+    assert not q.passed and q.roll_error == pytest.approx(25, abs=5) and any("pose" in f for f in q.failures)
+
+
+def test_report_and_gallery(world):
+    g = world["gallery"]
+    assert set(g.names) >= {"astronaut", "grace_hopper"}
+    r = Q.measure_swaps([world["target"], world["blob"]], [world["source"]] * 2, "astronaut", g,
+                        analyzer=world["fa"])
+    assert r.n == 2 and r.passed == 1 and r.pass_rate == 0.5 and r.same_person == 0.5
+    assert "1/2 faces pass" in r.summary() and "ID retrieval" in r.summary()
+    assert "faces" not in r.to_dict() and len(r.to_dict(faces=True)["faces"]) == 2
+    # a pair gallery (A, B) does not take the built-in astronaut as a second identity when B is her
+    pair = Q.Gallery({"A": g.embeddings["grace_hopper"], "B": g.embeddings["astronaut"]})
+    assert pair.add_distractors(g) == [] and pair.names == ["A", "B"]
+    with pytest.raises(Exception, match="not in the gallery"):
+        pair.centroid("nobody")
+
+
+def test_landmark_errors_separate_pose_from_expression():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(50, 200, (68, 2))
+    pts[36:42] = [60, 100] + rng.normal(0, 1, (6, 2))     # eyes apart, so the IOD is defined
+    pts[42:48] = [160, 100] + rng.normal(0, 1, (6, 2))
+    a = math.radians(12)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    moved = (pts - 125) @ rot.T * 1.1 + 130               # same expression, rolled 12 deg, scaled, shifted
+    e = Q.landmark_errors(moved, pts)
+    assert e["roll"] == pytest.approx(12, abs=0.01) and e["expression"] < 1e-6 and e["landmark"] > 0.05
+    mouth = pts.copy()
+    mouth[48:68, 1] += 20                                  # an open mouth: expression, not pose
+    e2 = Q.landmark_errors(mouth, pts)
+    assert e2["expression"] > 0.02 and e2["roll"] < 3
