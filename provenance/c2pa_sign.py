@@ -80,8 +80,62 @@ def media_type(path: Path) -> str:
         f"cannot sign {Path(path).name} ({guess}): C2PA signing supports MP4/MOV, JPEG and PNG")
 
 
+VIDEO_TYPES = ("video/mp4", "video/quicktime")
+
+
+def check_media(path: Path, fmt: str) -> None:
+    """Refuse to sign what does not read as the media it claims to be (exit 2, one line), as `tag` does:
+    a video must demux to the end with every packet its index lists; an image must decode. Signing a
+    truncated file would vouch for bytes no player can show."""
+    path = Path(path)
+    if fmt in VIDEO_TYPES:
+        import av
+
+        size = path.stat().st_size
+        try:
+            with av.open(str(path)) as c:
+                if not c.streams.video:
+                    raise ProvenanceError(f"cannot sign {path.name}: no video stream in it")
+                want = {s.index: s.frames for s in c.streams}
+                got = dict.fromkeys(want, 0)
+                for pkt in c.demux():
+                    if pkt.size:
+                        got[pkt.stream.index] = got.get(pkt.stream.index, 0) + 1
+                        if pkt.pos is not None and pkt.pos >= 0 and pkt.pos + pkt.size > size:
+                            raise ProvenanceError(f"cannot sign {path.name}: truncated (a packet ends past the "
+                                                  f"end of the file)")
+        except av.error.FFmpegError as e:
+            raise ProvenanceError(f"cannot sign {path.name}: not a readable video ({type(e).__name__}: "
+                                  f"truncated or damaged)") from None
+        short = [(i, got.get(i, 0), n) for i, n in want.items() if n and got.get(i, 0) < n]
+        if short:
+            i, n_got, n_want = short[0]
+            raise ProvenanceError(f"cannot sign {path.name}: truncated (stream {i} has {n_got} of the {n_want} "
+                                  f"packets its index lists)")
+        if not any(got.values()):
+            raise ProvenanceError(f"cannot sign {path.name}: no media packets in it")
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im.load()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise ProvenanceError(f"cannot sign {path.name}: not a readable image ({_one_line(e)})") from None
+
+
+def _ftyp_hex(path: Path) -> Optional[str]:
+    """The ftyp box of a BMFF file, hex: recorded in the signed manifest because C2PA's BMFF hash does not
+    cover it, so verify can tell when it was changed."""
+    from .c2pa_store import ftyp_box
+
+    with open(path, "rb") as f:
+        box = ftyp_box(f.read(4096))
+    return box.hex() if box else None
+
+
 def build_definition(title: str, facts: Optional[SwapFacts], source_title: Optional[str],
-                     signed_at: str) -> Dict[str, Any]:
+                     signed_at: str, ftyp: Optional[str] = None) -> Dict[str, Any]:
     """The manifest definition; ingredient labels are local names that actions refer to."""
     agent = {"name": GENERATOR, "version": __version__}
     actions: List[Dict[str, Any]] = [{
@@ -100,7 +154,10 @@ def build_definition(title: str, facts: Optional[SwapFacts], source_title: Optio
         })
         assertions.append({"label": SWAP_LABEL, "data": facts.to_assertion()})
     # the signing time claimed by the signer (a TSA timestamp, when used, is the attested one)
-    assertions.append({"label": SIGN_LABEL, "data": {"signed_at": signed_at, "source": source_title}})
+    signing: Dict[str, Any] = {"signed_at": signed_at, "source": source_title}
+    if ftyp:
+        signing["ftyp"] = ftyp     # the (unhashed) ftyp box as signed: verify warns if it changes
+    assertions.append({"label": SIGN_LABEL, "data": signing})
     assertions.insert(0, {"label": "c2pa.actions", "data": {"actions": actions}})
     return {
         "claim_generator_info": [{"name": GENERATOR, "version": __version__}],
@@ -137,8 +194,10 @@ def sign_file(src: Path, out: Optional[Path], identity: Identity, facts: Optiona
         raise ProvenanceError(f"no such source file: {parent}")
     if tsa_url is not None and not tsa_url.startswith(("http://", "https://")):
         raise ProvenanceError(f"--tsa-url must be an http(s) URL, got {tsa_url!r}")
+    check_media(src, fmt)
     signed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-    definition = build_definition(out.name, facts, parent.name, signed_at)
+    ftyp = _ftyp_hex(src) if fmt in VIDEO_TYPES else None
+    definition = build_definition(out.name, facts, parent.name, signed_at, ftyp)
     try:
         builder = c2pa.Builder(definition)
         with open(parent, "rb") as pf:

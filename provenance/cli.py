@@ -29,7 +29,10 @@ def _passphrase(env: Optional[str], prompt: bool = False, confirm: bool = False)
             raise ProvenanceError(f"environment variable {env} is not set or empty")
         return val.encode()
     if prompt:
-        return typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm).encode()
+        if not sys.stdin.isatty():
+            raise ProvenanceError("no terminal to ask for the passphrase on (--prompt-passphrase); "
+                                  "give it in an environment variable with --passphrase-env VAR")
+        return typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True).encode()
     return None
 
 
@@ -76,7 +79,10 @@ def keygen(
     pw = _passphrase(passphrase_env, prompt, confirm=True)
     ident = keymod.generate_identity(out, name=name, passphrase=pw, days=days, overwrite=force)
     cert = ident.certificate
-    typer.echo(f"identity   {out}  ({'encrypted' if pw else 'unencrypted'} keys, mode 0600)")
+    secret_files = ", ".join(keymod.ENCRYPTED_FILES)
+    typer.echo(f"identity   {out}  (secrets {secret_files}: mode 0600, "
+               f"{'all three encrypted with the passphrase' if pw else 'NOT encrypted (no passphrase given)'}; "
+               f"{keymod.ROOT_CERT}, {keymod.SIGNER_CERT}: public)")
     typer.echo(f"signer     {cert.subject.rfc4514_string()}  Ed25519, valid until "
                f"{cert.not_valid_after_utc:%Y-%m-%d}")
     typer.echo(f"trust      give verifiers {out / keymod.ROOT_CERT} (--trust-anchor)")
@@ -113,93 +119,154 @@ def sign(
 
 @app.command()
 def verify(
-    files: List[Path] = typer.Argument(..., help="File(s) to verify, or folders (their MP4/MOV/JPEG/PNG files)."),
+    files: List[Path] = typer.Argument(..., help="File(s) to verify, or folders (searched recursively for "
+                                       "every file type c2pa reads)."),
     trust_anchor: List[Path] = typer.Option([], "--trust-anchor", help="Root certificate PEM to trust "
-                                            "(repeatable)."),
-    revoked: List[Path] = typer.Option([], "--revoked", help="CRL (PEM/DER) or PEM certificates of revoked "
-                                       "signers (repeatable): a file they signed is invalid."),
+                                            "(repeatable; a PEM bundle such as a C2PA trust list works too)."),
+    revoked: List[Path] = typer.Option([], "--revoked", help="CRL (PEM/DER), PEM certificates or a sha256 "
+                                       "deny list of revoked signers (repeatable): a file they signed is invalid."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Let c2pa fetch a manifest from a URL "
+                                      "written inside the file (off by default: verify never connects anywhere)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Read and validate C2PA manifests. Exit 0 when every file is trusted; 1 when one is invalid,
     untrusted or has no manifest. Several files (or a folder): one line each and a tally."""
     from .c2pa_verify import verify_file
 
-    paths = _expand_media(files)
+    paths, skipped = _expand_media(files)
     if len(paths) != 1 or files[0].is_dir():
-        _verify_many(paths, trust_anchor, revoked, as_json)
+        _verify_many(paths, skipped, trust_anchor, revoked, allow_remote, as_json)
         return
     file = paths[0]
-    r = verify_file(file, trust_anchor, revoked)
+    r = verify_file(file, trust_anchor, revoked, allow_remote=allow_remote)
     if as_json:
         typer.echo(r.to_json())
         raise typer.Exit(r.exit_code)
-    words = {"trusted": ("TRUSTED", "green"), "valid-untrusted": ("VALID BUT UNTRUSTED", "yellow"),
-             "invalid": ("INVALID", "red"), "no-manifest": ("NO MANIFEST", "yellow")}
-    word, colour = words[r.state]
-    typer.secho(f"{word}  {file}", fg=colour, bold=True)
+    print_report(r, file)
+    raise typer.Exit(r.exit_code)
+
+
+STATE_WORDS = {"trusted": ("TRUSTED", "green"), "valid-untrusted": ("VALID BUT UNTRUSTED", "yellow"),
+               "invalid": ("INVALID", "red"), "no-manifest": ("NO MANIFEST", "yellow")}
+
+
+def print_report(r, file: Path) -> None:
+    """The one-screen summary of a VerifyReport (also what `veriswap check` can reuse)."""
+    word, colour = STATE_WORDS[r.state]
+    typer.secho(f"{word}  {file}" + ("  (with warnings)" if r.warnings and r.state != "no-manifest" else ""),
+                fg=colour, bold=True)
+    typer.echo(f"  network     {'remote manifests allowed (--allow-remote)' if r.remote_fetch else 'none (remote manifests not fetched)'}"
+               + (f"; manifest at {r.remote_manifest}" if r.remote_manifest else ""))
     if r.state == "no-manifest":
-        typer.echo("  the file carries no C2PA manifest: nothing vouches for where it came from")
+        if not r.failures:
+            typer.echo("  the file carries no C2PA manifest: nothing vouches for where it came from")
     else:
-        typer.echo(f"  signed by   {r.signer or '?'}  (issuer {r.issuer or '?'}, {r.algorithm or '?'})")
+        c = r.certificate
+        typer.echo(f"  signer      {r.signer_subject or r.signer or '?'}  ({r.algorithm or '?'})")
+        typer.echo(f"  issuer      {r.issuer or '?'}")
+        if c is not None:
+            fp = f", sha256 {c.fingerprint_sha256}" if c.fingerprint_sha256 else ""
+            typer.echo(f"  certificate serial {c.serial_hex}{fp}"
+                       + ("" if c.source == "manifest" else " (from c2pa's summary; chain not readable)"))
+        trust = {"trusted": "signer chains to a trust anchor you gave",
+                 "untrusted": "signer does not chain to any trust anchor you gave",
+                 "unknown": "not established"}[r.trust]
+        typer.echo(f"  trust       {trust} ({r.trust_anchors} anchor file{'s' if r.trust_anchors != 1 else ''})")
         when = f"{r.signed_at} ({'timestamp authority' if r.time_source == 'tsa' else 'claimed by the signer'})" \
             if r.signed_at else "unknown (no timestamp)"
         typer.echo(f"  signed at   {when}")
         typer.echo(f"  generator   {r.claim_generator or '?'}")
-        typer.echo(f"  AI-made     {'yes: ' + ', '.join(s.rsplit('/', 1)[-1] for s in r.digital_source_types) if r.ai_generated else 'not declared'}")
+        typer.echo(f"  AI          {r.ai_words}" + (f" [{r.ai_declaration}]" if r.ai_declaration != "none" else ""))
         for a in r.actions:
             desc = f" - {a['description']}" if a.get("description") else ""
             typer.echo(f"  action      {a.get('action')}{desc}")
         for i in r.ingredients:
+            bad = f"; failed: {', '.join(i['failures'])}" if i.get("failures") else ""
             typer.echo(f"  ingredient  {i.get('title')} ({i.get('relationship')}"
-                       f"{', has its own manifest' if i.get('has_manifest') else ''})")
+                       f"{', has its own manifest' if i.get('has_manifest') else ''}{bad})")
+        for ci in r.cawg_identity:
+            who = ci.actor or "?"
+            typer.echo(f"  identity    {who}" + (f" ({ci.organization})" if ci.organization else "")
+                       + f": CAWG {ci.sig_type or 'identity'}, credential {ci.credential}")
         if r.swap:
             s = r.swap
             typer.echo(f"  face swap   {s.get('direction')} model {str(s.get('model_hash'))[:23]}  "
                        f"{s.get('faces_swapped')} faces in {s.get('frames_swapped')}/{s.get('frames_total')} frames"
                        + (f" ({s['swapped_frames']})" if s.get("swapped_frames") else ""))
     for f in r.failures:
-        typer.secho(f"  problem     {f.code}: {f.words}", fg="red" if r.state == "invalid" else "yellow")
+        where = "" if f.where == "manifest" else f" [{f.where}]"
+        typer.secho(f"  problem     {f.code}{where}: {f.words}", fg="red" if r.state == "invalid" else "yellow")
+    for w in r.warnings:
+        typer.secho(f"  warning     {w}", fg="yellow")
     if r.state == "valid-untrusted" and not r.trust_anchors:
         typer.echo("  hint        pass the signer's root certificate with --trust-anchor to check who signed")
-    raise typer.Exit(r.exit_code)
 
 
-def _expand_media(paths: List[Path]) -> List[Path]:
-    from .c2pa_sign import SIGNABLE
+# file names a folder walk never treats as media: sidecars veriswap writes itself
+SIDECARS = (".tags", ".json", ".labels.json")
 
+
+def _expand_media(paths: List[Path]):
+    """Named files as given; folders walked recursively for every type c2pa reads. Returns the files and
+    a count of what a walk skipped, by reason."""
+    from .c2pa_verify import readable_types
+
+    exts = set(readable_types())
     out: List[Path] = []
+    skipped: dict = {}
     for p in paths:
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SIGNABLE)
-            if not found:
-                raise ProvenanceError(f"no MP4/MOV/JPEG/PNG files in {p}")
-            out.extend(found)
-        else:
+        if not p.is_dir():
             out.append(p)
-    return out
+            continue
+        found = []
+        for q in sorted(p.rglob("*")):
+            if q.is_dir():
+                continue
+            rel = q.relative_to(p)
+            if any(part.startswith(".") for part in rel.parts):
+                why = "hidden"
+            elif not q.is_file():
+                why = "not a regular file"
+            elif q.suffix.lower().lstrip(".") in exts:
+                found.append(q)
+                continue
+            elif q.name.endswith(SIDECARS):
+                why = "veriswap sidecar (.tags/.json)"
+            else:
+                why = f"type c2pa does not read ({q.suffix.lower() or 'no extension'})"
+            skipped[why] = skipped.get(why, 0) + 1
+        if not found:
+            raise ProvenanceError(f"no files c2pa can read in {p}"
+                                  + (f" (skipped {sum(skipped.values())})" if skipped else ""))
+        out.extend(found)
+    return out, skipped
 
 
-def _verify_many(paths: List[Path], anchors: List[Path], revoked: List[Path], as_json: bool) -> None:
+def _verify_many(paths: List[Path], skipped: dict, anchors: List[Path], revoked: List[Path], allow_remote: bool,
+                 as_json: bool) -> None:
     """A dataset's worth: one line per file, a tally, exit 0 only when every file is trusted. A file that
     cannot be read at all counts as invalid here (its line says why) rather than stopping the others."""
-    from .c2pa_verify import verify_file
+    from .c2pa_verify import SCHEMA_VERSION, verify_file
 
     reports, states = [], []
     for p in paths:
         try:
-            r = verify_file(p, anchors, revoked)
+            r = verify_file(p, anchors, revoked, allow_remote=allow_remote)
         except ProvenanceError as e:
-            reports.append({"path": str(p), "state": "invalid", "error": str(e)})
+            if "trust anchor" in str(e) or "revocation" in str(e) or "CRL" in str(e):
+                raise  # a bad option, not a bad file: stop with exit 2
+            reports.append({"path": str(p), "state": "invalid", "error": str(e), "schema_version": SCHEMA_VERSION})
             states.append("invalid")
             if not as_json:
-                typer.secho(f"INVALID  {p}  ({e})", fg="red")
+                typer.secho(f"{'INVALID':<15} {p}  ({e})", fg="red")
             continue
         reports.append(r.to_dict() | {"path": str(p)})
         states.append(r.state)
         if not as_json:
             what = ("" if r.state == "no-manifest" else
-                    f"  signed by {r.signer or '?'}" + (", AI-made" if r.ai_generated else "")
-                    + (f"; {r.failures[0].code}" if r.failures else ""))
+                    f"  signed by {r.signer or '?'}" + (f", {r.ai_declaration}" if r.ai_declaration != "none" else "")
+                    + (f"; {r.failures[0].code}" if r.failures else "")
+                    + (f"; {len(r.warnings)} warning{'s' if len(r.warnings) != 1 else ''}" if r.warnings else ""))
             typer.secho(f"{r.state.upper():<15} {p}{what}",
                         fg={"trusted": "green", "invalid": "red"}.get(r.state, "yellow"))
     if as_json:
@@ -207,6 +274,9 @@ def _verify_many(paths: List[Path], anchors: List[Path], revoked: List[Path], as
     else:
         tally = ", ".join(f"{states.count(k)} {k}" for k in ("trusted", "valid-untrusted", "invalid", "no-manifest"))
         typer.echo(f"verify: {len(paths)} files: {tally}")
+        if skipped:
+            typer.echo(f"skipped: {sum(skipped.values())} files: "
+                       + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())))
     raise typer.Exit(0 if all(st == "trusted" for st in states) else 1)
 
 

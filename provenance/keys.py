@@ -6,13 +6,17 @@ Layout of an identity folder (all PEM):
     signer.pem  end-entity certificate chain: signing cert first, then any intermediates
     signer.key  end-entity private key (PKCS#8, 0600)
     tag.key     HMAC-SHA256 secret for footage tags (32 random bytes as hex, 0600)
-Keys are encrypted with the passphrase when one is given (BestAvailableEncryption).
+With a passphrase, all three secrets are encrypted: root.key and signer.key as PKCS#8
+(BestAvailableEncryption), tag.key as a "VERISWAP ENCRYPTED TAG KEY" PEM block (scrypt + AES-256-GCM,
+see `encrypt_tag_secret`). Certificates are public and never encrypted.
 A user may put their own signer.pem/signer.key (Ed25519, chain to their own root) in a folder instead.
 The same Ed25519 signer key can sign footage tags (`tags`, mode ed25519); tag.key is the HMAC secret.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import os
 import secrets
 import shutil
@@ -28,6 +32,60 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import KeyFileError
 from .fsutil import atomic_write_bytes
+
+TAG_KEY_PEM = b"VERISWAP ENCRYPTED TAG KEY"
+_TAG_BEGIN, _TAG_END = b"-----BEGIN " + TAG_KEY_PEM + b"-----", b"-----END " + TAG_KEY_PEM + b"-----"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1      # ~32 MiB, ~0.1 s: interactive use, as OpenSSL's default
+_SCRYPT_N_MAX = 2 ** 17                           # a hostile file cannot ask for more memory than 128 MiB
+
+
+def _tag_kek(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+
+
+def encrypt_tag_secret(text: bytes, passphrase: bytes) -> bytes:
+    """tag.key's content (the hex secret line) encrypted with `passphrase`: scrypt -> AES-256-GCM, the PEM
+    label as associated data, in a PEM block whose body is base64 of JSON
+    {"v":1,"kdf":"scrypt","n","r","p","salt","aead":"aes-256-gcm","nonce","ct"} (hex values)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    ct = AESGCM(_tag_kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)).encrypt(nonce, text, TAG_KEY_PEM)
+    body = json.dumps({"v": 1, "kdf": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": salt.hex(),
+                       "aead": "aes-256-gcm", "nonce": nonce.hex(), "ct": ct.hex()}, separators=(",", ":"))
+    b64 = base64.b64encode(body.encode())
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return b"\n".join([_TAG_BEGIN, *lines, _TAG_END]) + b"\n"
+
+
+def is_encrypted_tag_key(data: bytes) -> bool:
+    return _TAG_BEGIN in data[:200]
+
+
+def decrypt_tag_secret(data: bytes, passphrase: Optional[bytes], path: Path) -> bytes:
+    """The plaintext of an encrypted tag.key; KeyFileError (exit 2) for a missing or wrong passphrase or a
+    damaged file."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not passphrase:
+        raise KeyFileError(f"{path} is encrypted; give its passphrase (--passphrase-env VAR)")
+    try:
+        start, end = data.index(_TAG_BEGIN) + len(_TAG_BEGIN), data.index(_TAG_END)
+        d = json.loads(base64.b64decode(b"".join(data[start:end].split()), validate=True))
+        n, r, p = int(d["n"]), int(d["r"]), int(d["p"])
+        if d.get("v") != 1 or d.get("kdf") != "scrypt" or d.get("aead") != "aes-256-gcm" \
+                or not (2 <= n <= _SCRYPT_N_MAX and n & (n - 1) == 0 and 1 <= r <= 16 and 1 <= p <= 4):
+            raise ValueError("unsupported parameters")
+        salt, nonce, ct = (bytes.fromhex(d[k]) for k in ("salt", "nonce", "ct"))
+    except (ValueError, KeyError, TypeError):
+        raise KeyFileError(f"{path}: damaged encrypted tag key") from None
+    try:
+        return AESGCM(_tag_kek(passphrase, salt, n, r, p)).decrypt(nonce, ct, TAG_KEY_PEM)
+    except (InvalidTag, ValueError):
+        raise KeyFileError(f"cannot decrypt {path}: wrong passphrase or damaged file") from None
 
 ROOT_CERT, ROOT_KEY, SIGNER_CERT, SIGNER_KEY = "root.pem", "root.key", "signer.pem", "signer.key"
 TAG_KEY = "tag.key"  # HMAC-SHA256 secret for footage tags: 32 random bytes, hex
@@ -132,7 +190,9 @@ def generate_identity(out_dir: Path, name: str = "veriswap local", passphrase: O
     pem = serialization.Encoding.PEM
     atomic_write_bytes(out_dir / ROOT_KEY, _pem_key(root_key, passphrase), mode=0o600)
     atomic_write_bytes(out_dir / SIGNER_KEY, _pem_key(signer_key, passphrase), mode=0o600)
-    atomic_write_bytes(out_dir / TAG_KEY, secrets.token_hex(32).encode() + b"\n", mode=0o600)
+    tag_secret = secrets.token_hex(32).encode() + b"\n"
+    atomic_write_bytes(out_dir / TAG_KEY, encrypt_tag_secret(tag_secret, passphrase) if passphrase else tag_secret,
+                       mode=0o600)
     atomic_write_bytes(out_dir / ROOT_CERT, root_cert.public_bytes(pem), mode=0o644)
     atomic_write_bytes(out_dir / SIGNER_CERT, signer_cert.public_bytes(pem), mode=0o644)
     return load_identity(out_dir, passphrase)
@@ -173,11 +233,16 @@ def load_certificates(path: Path) -> List[x509.Certificate]:
     return certs
 
 
+ENCRYPTED_FILES = (ROOT_KEY, SIGNER_KEY, TAG_KEY)   # what keygen encrypts when given a passphrase
+
+
 def key_is_encrypted(path: Path) -> bool:
+    """An encrypted PKCS#8 private key or an encrypted tag.key."""
     try:
-        return b"ENCRYPTED PRIVATE KEY" in Path(path).read_bytes()[:200]
+        head = Path(path).read_bytes()[:200]
     except OSError:
         return False
+    return b"ENCRYPTED PRIVATE KEY" in head or is_encrypted_tag_key(head)
 
 
 def load_identity(key_dir: Path, passphrase: Optional[bytes] = None) -> Identity:

@@ -23,7 +23,7 @@ from .align import WINDOW, align
 from .errors import KeyFileError, ProvenanceError, TagFormatError
 from .frames import DEFAULT_WORKERS, iter_frame_hashes, open_video, stream_params
 from .fsutil import atomic_open
-from .keys import load_private_key
+from .keys import decrypt_tag_secret, is_encrypted_tag_key, load_private_key
 from .tagfile import DEFAULT_GROUP, Key, TagSummary, TagWriter, key_id, read_entries
 
 MODE_ALIASES = {"hmac": "hmac-sha256", "hmac-sha256": "hmac-sha256", "ed25519": "ed25519"}
@@ -33,7 +33,8 @@ REPORT_VERSION = 1
 
 def load_tag_key(path: Union[str, Path], passphrase: Optional[bytes] = None) -> Key:
     """A tag key file: PEM (Ed25519 private key, public key or certificate) or an HMAC secret
-    (hex text as written by keygen's tag.key, otherwise the raw bytes, at least 16)."""
+    (hex text as written by keygen's tag.key, otherwise the raw bytes, at least 16), possibly encrypted
+    with a passphrase (keygen --passphrase-env: `passphrase` decrypts it)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -41,7 +42,9 @@ def load_tag_key(path: Union[str, Path], passphrase: Optional[bytes] = None) -> 
         raise KeyFileError(f"no key file: {path}") from None
     except IsADirectoryError:
         raise KeyFileError(f"expected a key file, got a folder: {path} (tag.key is inside it)") from None
-    if b"-----BEGIN" in data[:4096]:
+    if is_encrypted_tag_key(data):
+        data = decrypt_tag_secret(data, passphrase, path)
+    elif b"-----BEGIN" in data[:4096]:
         if b"CERTIFICATE-----" in data:
             try:
                 pub = x509.load_pem_x509_certificates(data)[0].public_key()
@@ -155,7 +158,8 @@ class CheckReport:
 def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key, str, Path], window: int = WINDOW,
                 progress: Optional[Callable[[int], None]] = None, workers: int = DEFAULT_WORKERS) -> CheckReport:
     """Verify `video` against its tag file with `key`; never raises for tampering, only for unusable
-    input (missing files, malformed tag file, wrong kind of key: ProvenanceError, exit 2).
+    input (missing files, a video that does not open at all, malformed tag file, wrong kind of key:
+    ProvenanceError, exit 2; `tag` refuses the same videos).
     `key`: HMAC secret (bytes), Ed25519 public/private key, or the path of a key file."""
     video, tags = Path(video), Path(tags)
     if isinstance(key, (str, Path)):
@@ -188,7 +192,12 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key,
         video_frames: List[int] = [0]
         vframes: Any = iter(())
         try:
-            container = open_video(video)
+            try:
+                container = open_video(video)
+            except av.error.FFmpegError as e:
+                # nothing demuxes at all (garbage, or cut before its index): unusable input, as for `tag`
+                raise ProvenanceError(f"not a readable video: {video} ({type(e).__name__}: truncated, "
+                                      f"damaged or not a video)") from None
             stream = container.streams.video[0] if container.streams.video else None
             if stream is None:
                 stream_ok = False
@@ -205,7 +214,7 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key,
                 vframes = _counting(iter_frame_hashes(container, stream, progress, workers), video_frames,
                                     problems)
         except av.error.FFmpegError as e:
-            # a cut or mangled container that no longer demuxes: every tagged frame is missing
+            # opened, but its streams cannot be set up: every tagged frame is missing
             problems.append(f"the video cannot be read ({type(e).__name__}): truncated or not this footage")
             stream_ok = False
         tag_events = tag_iter()

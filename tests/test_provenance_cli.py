@@ -12,10 +12,13 @@ import pytest
 from swap.samples import make_face_video
 
 
+CLI = "veriswap.cli" if (Path(__file__).parents[1] / "veriswap" / "cli.py").exists() else "swap.cli"
+
+
 def run(*args: str, env_extra: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     env.pop("VERISWAP_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "swap.cli", "provenance", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", CLI, "provenance", *args], capture_output=True,
                           text=True, env=env, cwd=cwd, timeout=120)
 
 
@@ -60,15 +63,19 @@ def test_keygen_sign_verify_tag_check_roundtrip(work):
     empty = work / "empty"
     empty.mkdir()
     r = run("verify", str(empty), env_extra=home)
-    assert r.returncode == 2 and r.stderr.startswith("error: no MP4/MOV/JPEG/PNG files in")
+    assert r.returncode == 2 and r.stderr.startswith("error: no files c2pa can read in")
+    # tag.key is encrypted with the keygen passphrase too (issue 16 item 5): no passphrase, clean exit 2
     r = run("tag", str(work / "clip.mp4"), "--key", str(work / "id" / "tag.key"), env_extra=home)
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "encrypted" in r.stderr, r.stderr
+    pw = ("--passphrase-env", "VS_PASS")
+    r = run("tag", str(work / "clip.mp4"), "--key", str(work / "id" / "tag.key"), *pw, env_extra=home)
     assert r.returncode == 0, r.stderr
     assert (work / "clip.mp4.tags").is_file()
-    r = run("check", str(work / "clip.mp4"), "--key", str(work / "id" / "tag.key"), env_extra=home)
+    r = run("check", str(work / "clip.mp4"), "--key", str(work / "id" / "tag.key"), *pw, env_extra=home)
     assert r.returncode == 0 and "AUTHENTIC" in r.stdout and ".........." in r.stdout
     # the C2PA-signed copy has the same coded frames: its tags still check
     r = run("check", str(work / "s.mp4"), "--tags", str(work / "clip.mp4.tags"),
-            "--key", str(work / "id" / "tag.key"), "--json", env_extra=home)
+            "--key", str(work / "id" / "tag.key"), *pw, "--json", env_extra=home)
     assert r.returncode == 0 and json.loads(r.stdout)["ok"] is True
     # Ed25519 tags: private key to tag (passphrase from env), certificate to check
     r = run("tag", str(work / "clip.mp4"), "--key", str(work / "id" / "signer.key"), "--mode", "ed25519",

@@ -1,0 +1,438 @@
+"""What c2pa-python's Reader does not hand over: the manifest store's raw bytes, the signing certificate
+chain inside the claim signature, and the bytes of a file that no signature covers.
+
+- `manifest_store(data)` finds the C2PA manifest store (a JUMBF superbox) in JPEG (APP11 segments, joined),
+  PNG (`caBX`), ISO BMFF (the C2PA `uuid` box) and, for other containers that keep it in one piece
+  (TIFF/DNG, WebP, HEIF...), by its JUMBF description box.
+- `claim_signature(store, label)` parses the COSE_Sign1 claim signature of one manifest: the X.509 chain
+  (`x5chain`, signing certificate first) and the unprotected `pad` bytes, which no signature covers.
+- `bmff_unsigned(data)` lists what a C2PA BMFF hard binding leaves out by design: `ftyp`, `free`/`skip`,
+  `mfra` and the manifest box itself.
+
+Everything here is read-only, bounded and defensive: hostile files give `None` or empty results, never
+exceptions (c2pa-rs has already validated what matters; this only adds evidence for the report).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from cryptography import x509
+
+C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")      # BMFF uuid box of a manifest store
+JUMD_C2PA = bytes.fromhex("6332706100110010800000aa00389b71")       # JUMBF type of the store ('c2pa')
+_STORE_HEAD = re.compile(rb"jumb.{4}jumd" + re.escape(JUMD_C2PA) + rb".c2pa\x00", re.S)
+MAX_CBOR_DEPTH = 32
+
+
+# ---------------------------------------------------------------- container formats
+
+def _jpeg_store(data: bytes) -> Optional[bytes]:
+    """Join the APP11 (JPEG XT box) segments that carry the c2pa JUMBF superbox."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i, parts = 2, {}
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker in (0xD9, 0xDA):  # end of image / start of scan: no metadata after this
+            break
+        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            i += 1 if marker == 0xFF else 2
+            continue
+        seglen = struct.unpack(">H", data[i + 2:i + 4])[0]
+        seg = data[i + 4:i + 2 + seglen]
+        if marker == 0xEB and len(seg) >= 16 and seg[:2] == b"JP":
+            en, z = struct.unpack(">HI", seg[2:8])
+            body = seg[8:]
+            parts.setdefault(en, []).append((z, body))
+        i += 2 + seglen
+    for en, segs in parts.items():
+        segs.sort()
+        first = segs[0][1]
+        if first[4:8] != b"jumb":
+            continue
+        hdr = 16 if struct.unpack(">I", first[:4])[0] == 1 else 8
+        joined = first + b"".join(body[hdr:] for _, body in segs[1:])
+        if _STORE_HEAD.match(joined, 4):
+            return joined
+    return None
+
+
+def _png_store(data: bytes) -> Optional[bytes]:
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    i = 8
+    while i + 12 <= len(data):
+        n, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind == b"caBX":
+            return data[i + 8:i + 8 + n]
+        i += 12 + n
+    return None
+
+
+def bmff_boxes(data: bytes) -> Iterator[Tuple[int, int, int, bytes]]:
+    """Top-level ISO BMFF boxes: (offset, size, header size, type). Stops at the first malformed box."""
+    i = 0
+    while i + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[i:i + 8])
+        hdr = 8
+        if size == 1:
+            if i + 16 > len(data):
+                return
+            size, hdr = struct.unpack(">Q", data[i + 8:i + 16])[0], 16
+        elif size == 0:
+            size = len(data) - i
+        if size < hdr:
+            return
+        yield i, size, hdr, kind
+        i += size
+
+
+def _bmff_c2pa_box(data: bytes) -> Optional[Tuple[int, int, int]]:
+    """(box offset, box size, offset of the store) of the C2PA `manifest` uuid box."""
+    for off, size, hdr, kind in bmff_boxes(data):
+        if kind == b"uuid" and data[off + hdr:off + hdr + 16] == C2PA_UUID:
+            p = off + hdr + 16 + 4                      # uuid, then version + flags
+            end = data.find(b"\x00", p, off + size)
+            if end < 0:
+                return None
+            purpose = data[p:end]
+            if purpose != b"manifest":
+                continue
+            return off, size, end + 1 + 8               # purpose string, then the 8-byte merkle offset
+    return None
+
+
+def manifest_store(data: bytes) -> Optional[bytes]:
+    """The raw C2PA manifest store (JUMBF superbox) embedded in `data`, or None."""
+    store = _jpeg_store(data) or _png_store(data)
+    if store is None and data[4:8] == b"ftyp":
+        box = _bmff_c2pa_box(data)
+        if box is not None:
+            off, size, start = box
+            store = data[start:off + size]
+    if store is None:
+        m = _STORE_HEAD.search(data)
+        if m is None or m.start() < 4:
+            return None
+        store = data[m.start() - 4:]
+    n = struct.unpack(">I", store[:4])[0] if len(store) >= 8 else 0
+    return store[:n] if 8 <= n <= len(store) else None
+
+
+# ---------------------------------------------------------------- JUMBF
+
+@dataclass
+class Jumbf:
+    label: Optional[str]
+    children: List["Jumbf"] = field(default_factory=list)
+    content: List[Tuple[bytes, bytes]] = field(default_factory=list)   # (box type, payload) of data boxes
+
+    def child(self, label: str) -> Optional["Jumbf"]:
+        return next((c for c in self.children if c.label == label), None)
+
+
+def _boxes(buf: bytes) -> Iterator[Tuple[bytes, bytes]]:
+    i = 0
+    while i + 8 <= len(buf):
+        size, kind = struct.unpack(">I4s", buf[i:i + 8])
+        hdr = 8
+        if size == 1 and i + 16 <= len(buf):
+            size, hdr = struct.unpack(">Q", buf[i + 8:i + 16])[0], 16
+        elif size == 0:
+            size = len(buf) - i
+        if size < hdr or i + size > len(buf):
+            return
+        yield kind, buf[i + hdr:i + size]
+        i += size
+
+
+def parse_jumbf(payload: bytes, depth: int = 0) -> Jumbf:
+    """A `jumb` superbox's payload (description box first) as a tree."""
+    node = Jumbf(None)
+    for n, (kind, body) in enumerate(_boxes(payload)):
+        if n == 0 and kind == b"jumd":
+            toggles = body[16] if len(body) > 16 else 0
+            if toggles & 0x02:
+                end = body.find(b"\x00", 17)
+                node.label = body[17:end if end >= 0 else len(body)].decode("utf-8", "replace")
+        elif kind == b"jumb" and depth < 8:
+            node.children.append(parse_jumbf(body, depth + 1))
+        else:
+            node.content.append((kind, body))
+    return node
+
+
+def parse_store(store: bytes) -> Optional[Jumbf]:
+    boxes = list(_boxes(store))
+    if not boxes or boxes[0][0] != b"jumb":
+        return None
+    root = parse_jumbf(boxes[0][1])
+    return root if root.label == "c2pa" else None
+
+
+# ---------------------------------------------------------------- CBOR (the subset COSE uses)
+
+class CborError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Tagged:
+    tag: int
+    value: Any
+
+
+def cbor_decode(buf: bytes) -> Any:
+    value, end = _cbor(buf, 0, 0)
+    return value
+
+
+def _cbor(b: bytes, i: int, depth: int) -> Tuple[Any, int]:
+    if depth > MAX_CBOR_DEPTH:
+        raise CborError("nested too deep")
+    if i >= len(b):
+        raise CborError("truncated")
+    ib = b[i]
+    major, info = ib >> 5, ib & 31
+    i += 1
+
+    def arg(i: int) -> Tuple[Optional[int], int]:
+        if info < 24:
+            return info, i
+        if info == 31:
+            return None, i
+        n = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+        if n is None or i + n > len(b):
+            raise CborError("bad length")
+        return int.from_bytes(b[i:i + n], "big"), i + n
+
+    if major == 7:
+        if info in (20, 21):
+            return info == 21, i
+        if info in (22, 23):
+            return None, i
+        if info == 25:
+            return struct.unpack(">e", b[i:i + 2])[0], i + 2
+        if info == 26:
+            return struct.unpack(">f", b[i:i + 4])[0], i + 4
+        if info == 27:
+            return struct.unpack(">d", b[i:i + 8])[0], i + 8
+        if info < 24:
+            return info, i
+        if info == 24:
+            return b[i], i + 1
+        raise CborError("bad simple value")
+    n, i = arg(i)
+    if major == 0:
+        return n, i
+    if major == 1:
+        return -1 - n, i
+    if major in (2, 3):
+        if n is None:  # indefinite: chunks until break
+            chunks = []
+            while i < len(b) and b[i] != 0xFF:
+                c, i = _cbor(b, i, depth + 1)
+                chunks.append(c)
+            raw = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+            i += 1
+        else:
+            if i + n > len(b):
+                raise CborError("string past the end")
+            raw, i = b[i:i + n], i + n
+        return (raw if major == 2 else raw.decode("utf-8", "replace")), i
+    if major == 4:
+        out = []
+        while (n is None and i < len(b) and b[i] != 0xFF) or (n is not None and len(out) < n):
+            v, i = _cbor(b, i, depth + 1)
+            out.append(v)
+        return out, i + (1 if n is None else 0)
+    if major == 5:
+        d: Dict[Any, Any] = {}
+        count = 0
+        while (n is None and i < len(b) and b[i] != 0xFF) or (n is not None and count < n):
+            k, i = _cbor(b, i, depth + 1)
+            v, i = _cbor(b, i, depth + 1)
+            d[k if not isinstance(k, (list, dict)) else repr(k)] = v
+            count += 1
+        return d, i + (1 if n is None else 0)
+    if major == 6:
+        v, i = _cbor(b, i, depth + 1)
+        return Tagged(n, v), i
+    raise CborError("bad major type")
+
+
+# ---------------------------------------------------------------- the claim signature
+
+@dataclass
+class ClaimSignature:
+    chain: List[x509.Certificate]          # signing certificate first
+    pad_bytes: int                         # length of the unprotected pad (not covered by any signature)
+    pad_nonzero: int                       # how many of those bytes are not zero
+
+
+def claim_signature(store: bytes, label: Optional[str]) -> Optional[ClaimSignature]:
+    """The certificate chain and unsigned pad of manifest `label`'s claim signature (the last manifest
+    when `label` is None)."""
+    try:
+        root = parse_store(store)
+        if root is None or not root.children:
+            return None
+        m = next((c for c in root.children if c.label == label), None) if label else root.children[-1]
+        sig = m.child("c2pa.signature") if m is not None else None
+        if sig is None:
+            return None
+        cose = next((body for kind, body in sig.content if kind == b"cbor"), None)
+        if cose is None:
+            return None
+        msg = cbor_decode(cose)
+        if isinstance(msg, Tagged):
+            msg = msg.value
+        if not (isinstance(msg, list) and len(msg) == 4):
+            return None
+        protected = cbor_decode(msg[0]) if isinstance(msg[0], bytes) and msg[0] else {}
+        unprotected = msg[1] if isinstance(msg[1], dict) else {}
+        raw = None
+        for hdr in (protected, unprotected):
+            if isinstance(hdr, dict):
+                raw = hdr.get(33, hdr.get("x5chain"))
+                if raw is not None:
+                    break
+        ders = [raw] if isinstance(raw, bytes) else [c for c in (raw or []) if isinstance(c, bytes)]
+        chain = [x509.load_der_x509_certificate(d) for d in ders]
+        pads = [v for k, v in unprotected.items() if k in ("pad", "pad2") and isinstance(v, bytes)]
+        return ClaimSignature(chain, sum(map(len, pads)), sum(len(p) - p.count(0) for p in pads))
+    except (CborError, ValueError, IndexError, struct.error, TypeError):
+        return None
+
+
+def cert_fingerprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+# ---------------------------------------------------------------- what a BMFF hard binding leaves out
+
+@dataclass
+class BmffUnsigned:
+    ftyp: Optional[bytes]                  # the whole ftyp box (excluded from the hash)
+    free_bytes: int                        # payload bytes of top-level free/skip boxes (excluded)
+    free_nonzero: int                      # of which not zero
+    mfra_bytes: int                        # top-level mfra (excluded)
+    manifest_box_slack: int                # bytes of the C2PA uuid box after the manifest store
+
+
+def bmff_unsigned(data: bytes) -> Optional[BmffUnsigned]:
+    if data[4:8] != b"ftyp":
+        return None
+    ftyp, free, free_nz, mfra = None, 0, 0, 0
+    for off, size, hdr, kind in bmff_boxes(data):
+        body = data[off + hdr:off + size]
+        if kind == b"ftyp" and ftyp is None:
+            ftyp = data[off:off + size]
+        elif kind in (b"free", b"skip"):
+            free += len(body)
+            free_nz += len(body) - body.count(0)
+        elif kind == b"mfra":
+            mfra += size
+    slack = 0
+    box = _bmff_c2pa_box(data)
+    if box is not None:
+        off, size, start = box
+        store = data[start:off + size]
+        n = struct.unpack(">I", store[:4])[0] if len(store) >= 4 else 0
+        if 8 <= n <= len(store):
+            slack = len(store) - n
+    return BmffUnsigned(ftyp, free, free_nz, mfra, slack)
+
+
+def ftyp_box(data: bytes) -> Optional[bytes]:
+    if data[4:8] != b"ftyp":
+        return None
+    size = struct.unpack(">I", data[:4])[0]
+    return data[:size] if 8 <= size <= min(len(data), 4096) else None
+
+
+# ---------------------------------------------------------------- files of any size
+
+WHOLE_FILE_LIMIT = 256 << 20      # read smaller files at once; larger ones by their structure
+SMALL_BOX = 64 << 20              # top-level BMFF boxes read into memory (others are streamed)
+
+
+@dataclass
+class FileScan:
+    store: Optional[bytes]                 # the raw manifest store, if found
+    bmff: Optional[BmffUnsigned]           # for ISO BMFF files: what the hard binding leaves out
+
+
+def _bmff_skeleton(f, size: int) -> bytes:
+    """A small stand-in for a large BMFF file: its top-level boxes in order, the ones this module reads
+    kept whole, free/skip boxes re-made with as many non-zero bytes as they hold (capped), every other box
+    shrunk to an empty box of its type."""
+    out = bytearray()
+    pos = 0
+    while pos + 8 <= size:
+        f.seek(pos)
+        head = f.read(16)
+        if len(head) < 8:
+            break
+        n, kind = struct.unpack(">I4s", head[:8])
+        hdr = 8
+        if n == 1:
+            if len(head) < 16:
+                break
+            n, hdr = struct.unpack(">Q", head[8:16])[0], 16
+        elif n == 0:
+            n = size - pos
+        if n < hdr:
+            break
+        if kind in (b"ftyp", b"uuid", b"mfra") and n <= SMALL_BOX:
+            f.seek(pos)
+            out += f.read(n)
+        elif kind in (b"free", b"skip"):
+            # stream the payload: keep its length and non-zero count, as a box of those zero/non-zero bytes
+            f.seek(pos + hdr)
+            left, nonzero = n - hdr, 0
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                nonzero += len(chunk) - chunk.count(0)
+                left -= len(chunk)
+            body_len = min(n - hdr, SMALL_BOX)
+            body = bytes([1]) * min(nonzero, body_len) + bytes(body_len - min(nonzero, body_len))
+            out += struct.pack(">I4s", 8 + len(body), kind) + body
+        else:
+            out += struct.pack(">I4s", 8, kind)
+        pos += n
+    return bytes(out)
+
+
+def scan_file(path) -> FileScan:
+    """Find the manifest store and, for BMFF, the unsigned regions of a file of any size."""
+    import os
+
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+        if head[4:8] == b"ftyp" and size > WHOLE_FILE_LIMIT:
+            data = _bmff_skeleton(f, size)
+        elif size <= WHOLE_FILE_LIMIT:
+            f.seek(0)
+            data = f.read()
+        else:
+            f.seek(0)
+            data = f.read(64 << 20)   # JPEG/PNG/TIFF keep metadata near the start
+    try:
+        store = manifest_store(data)
+    except (struct.error, IndexError, ValueError):
+        store = None
+    try:
+        bmff = bmff_unsigned(data)
+    except (struct.error, IndexError, ValueError):
+        bmff = None
+    return FileScan(store, bmff)
