@@ -1,0 +1,429 @@
+"""Gather every piece of evidence that applies to one file: its C2PA manifest (provenance.c2pa_verify),
+its footage tags (provenance.tags, a `.tags` sidecar or a named tag file) and a detector's opinion with its
+per-frame timeline (detect.score). The three run side by side (threads: c2pa's native code, SHA-256 and
+the video decoder release the GIL), so a full check costs about its slowest part, not the sum.
+
+Each piece is a dict with a `status`: "checked", "absent" (nothing to check: no manifest, no sidecar, no
+detector given), "not-applicable" (e.g. tags on a photo), "unsupported" (a type this check cannot read),
+"no-key" (tags present, no key to check them with), "no-face" (detector found no face) or "error".
+"""
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from .options import CheckOptions
+
+VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif", ".dng",
+              ".bmp", ".jxl", ".svg", ".arw", ".nef"}
+AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg"}
+DOC_EXTS = {".pdf"}
+TAMPER_CODES = ("mismatch", "manifest.unreadable", "claimSignature.missing", "assertion.missing")
+MAX_TIMELINE = 2000
+# IPTC source types that declare synthetic (AI or algorithmic) making: "signed, AI declared"
+SYNTHETIC = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "trainedAlgorithmicData",
+             "algorithmicMedia", "compositeSynthetic")                     # timeline points kept in a record (the detector samples fewer)
+
+
+def kind_of(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext in VIDEO_EXTS:
+        return "video"
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in AUDIO_EXTS:
+        return "audio"
+    if ext in DOC_EXTS:
+        return "document"
+    return "other"
+
+
+def _one_line(e: BaseException) -> str:
+    return (str(e) or type(e).__name__).strip().splitlines()[0]
+
+
+def _user_error(e: BaseException) -> bool:
+    """A veriswap error the user can act on (bad input): exit code 2, never a crash."""
+    return getattr(e, "exit_code", None) == 2
+
+
+# ---- C2PA ------------------------------------------------------------------------------------------
+
+_VERIFY_PARAMS: Dict[str, Any] = {}
+
+
+def _verify_kwargs(opts: CheckOptions, notes: List[str]) -> Dict[str, Any]:
+    from provenance.c2pa_verify import verify_file
+
+    if not _VERIFY_PARAMS:
+        _VERIFY_PARAMS.update(inspect.signature(verify_file).parameters)
+    kw: Dict[str, Any] = {"revoked": list(opts.revoked)}
+    if "trust_lists" in _VERIFY_PARAMS:
+        kw["trust_anchors"] = list(opts.trust_anchors)
+        kw["trust_lists"] = list(opts.trust_lists)
+    else:                               # a trust list is a PEM bundle of anchors
+        kw["trust_anchors"] = list(opts.trust_anchors) + list(opts.trust_lists)
+    if "allow_remote" in _VERIFY_PARAMS:
+        kw["allow_remote"] = opts.allow_remote
+    elif opts.allow_remote:
+        notes.append("--allow-remote has no effect: this verify never fetches remote manifests")
+    return kw
+
+
+def c2pa_evidence(path: Path, opts: CheckOptions) -> Dict[str, Any]:
+    from provenance.c2pa_verify import verify_file
+
+    notes: List[str] = []
+    t0 = time.perf_counter()
+    try:
+        rep = verify_file(path, **_verify_kwargs(opts, notes))
+    except Exception as e:  # noqa: BLE001 - a file c2pa cannot read is evidence of nothing, not a crash
+        if not _user_error(e):
+            raise
+        msg = _one_line(e)
+        if msg.startswith("no such file") or "trust anchor" in msg or "revocation" in msg.lower():
+            raise
+        return {"status": "unsupported", "detail": msg, "seconds": round(time.perf_counter() - t0, 4)}
+    d = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep)
+    d = json.loads(json.dumps(d, default=str))          # plain JSON types only (dataclasses, enums, paths)
+    state = d.get("state")
+    failures = d.get("failures") or []
+    out: Dict[str, Any] = {
+        "status": "absent" if state == "no-manifest" else "checked",
+        "state": state,
+        "trusted": state == "trusted",
+        "signer_trust": d.get("trust"),                 # the active signer alone: trusted | untrusted | unknown
+        "signer": d.get("signer"),
+        "issuer": d.get("issuer"),
+        "signed_at": d.get("signed_at"),
+        "ai_declared": bool(d.get("ai_generated")) or d.get("ai_declaration") in SYNTHETIC,
+        "ai_declaration": d.get("ai_declaration") or ("trainedAlgorithmicMedia" if d.get("ai_generated") else "none"),
+        "ai_words": d.get("ai_words"),
+        "digital_source_types": d.get("digital_source_types") or [],
+        "identities": [{"actor": i.get("actor"), "organization": i.get("organization"),
+                        "credential": i.get("credential"), "type": i.get("sig_type")}
+                       for i in d.get("cawg_identity") or [] if isinstance(i, dict)],
+        "warnings": list(d.get("warnings") or []),
+        "remote_manifest": d.get("remote_manifest"),
+        "tampered": state == "invalid" and any(
+            any(t in str(f.get("code", "")) for t in TAMPER_CODES) for f in failures if isinstance(f, dict)),
+        "failures": [{"code": f.get("code"), "words": f.get("words")} for f in failures if isinstance(f, dict)],
+        "notes": notes,
+        "report": d,
+        "seconds": round(time.perf_counter() - t0, 4),
+    }
+    return out
+
+
+def _reader_context(allow_remote: bool):
+    import c2pa
+
+    try:        # provenance's own settings: remote manifests and OCSP off unless allowed
+        from provenance.c2pa_verify import settings
+
+        return c2pa.Context.from_dict(settings([], allow_remote))
+    except ImportError:
+        return c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": bool(allow_remote)}})
+
+
+def manifest_tree(path: Path, allow_remote: bool = False, thumb_px: int = 160) -> Optional[Dict[str, Any]]:
+    """The manifest store as a tree for the HTML report: the active manifest, its ingredients (with their
+    thumbnails, inlined as data URIs) and each ingredient's own manifest. Never fetches anything unless
+    `allow_remote`. None when there is no readable manifest."""
+    import io
+
+    import c2pa
+
+    from provenance.c2pa_sign import SIGNABLE
+
+    ctx = None
+    try:
+        ctx = _reader_context(allow_remote)
+        with open(path, "rb") as f, c2pa.Reader(SIGNABLE.get(path.suffix.lower()), f, context=ctx) as reader:
+            store = json.loads(reader.json())
+
+            def thumb(ref: Any) -> Optional[str]:
+                if not isinstance(ref, dict) or not ref.get("identifier"):
+                    return None
+                buf = io.BytesIO()
+                try:
+                    reader.resource_to_stream(ref["identifier"], buf)
+                except Exception:  # noqa: BLE001 - a missing thumbnail costs the picture only
+                    return None
+                return _data_uri_from_bytes(buf.getvalue(), ref.get("format") or "image/jpeg", thumb_px)
+
+            manifests = store.get("manifests") or {}
+
+            def node(label: Optional[str], depth: int = 0) -> Optional[Dict[str, Any]]:
+                m = manifests.get(label) if label else None
+                if not isinstance(m, dict) or depth > 8:
+                    return None
+                sig = m.get("signature_info") or {}
+                acts = []
+                for a in m.get("assertions") or []:
+                    if isinstance(a, dict) and str(a.get("label", "")).startswith("c2pa.actions"):
+                        for x in (a.get("data") or {}).get("actions") or []:
+                            if isinstance(x, dict):
+                                acts.append({k: x.get(k) for k in ("action", "digitalSourceType", "description")
+                                             if x.get(k)})
+                gen = [g for g in m.get("claim_generator_info") or [] if isinstance(g, dict)]
+                return {
+                    "label": label, "title": m.get("title"), "format": m.get("format"),
+                    "generator": (f"{gen[0].get('name', '')} {gen[0].get('version', '')}".strip() if gen
+                                  else m.get("claim_generator")),
+                    "signer": sig.get("common_name"), "signature_issuer": sig.get("issuer"),
+                    "signed_at": sig.get("time"),
+                    "thumbnail": thumb(m.get("thumbnail")),
+                    "assertions": [a.get("label") for a in m.get("assertions") or [] if isinstance(a, dict)],
+                    "actions": acts,
+                    "ingredients": [{
+                        "title": i.get("title"), "format": i.get("format"), "relationship": i.get("relationship"),
+                        "thumbnail": thumb(i.get("thumbnail")),
+                        "manifest": node(i.get("active_manifest"), depth + 1),
+                    } for i in m.get("ingredients") or [] if isinstance(i, dict)],
+                }
+            return node(store.get("active_manifest"))
+    except Exception:  # noqa: BLE001 - the tree is a picture of the manifest; the verdict comes from verify
+        return None
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+# ---- footage tags ----------------------------------------------------------------------------------
+
+def tags_evidence(path: Path, opts: CheckOptions, kind: str) -> Dict[str, Any]:
+    from provenance.tags import check_video, default_tags_path
+
+    tags = Path(opts.tags) if opts.tags else default_tags_path(path)
+    if kind != "video":
+        return {"status": "not-applicable", "detail": "footage tags are for videos"}
+    if not tags.is_file():
+        return {"status": "absent", "detail": f"no tag file ({tags.name} beside the file, or --tags)"}
+    if not opts.tag_key:
+        return {"status": "no-key", "path": str(tags),
+                "detail": f"a tag file is present ({tags.name}) but no key was given (--tag-key or tag_key in "
+                          "the config): its frames were not checked"}
+    t0 = time.perf_counter()
+    try:
+        rep = check_video(path, tags, opts.tag_key)
+    except Exception as e:  # noqa: BLE001
+        if not _user_error(e):
+            raise
+        return {"status": "error", "path": str(tags), "detail": _one_line(e),
+                "seconds": round(time.perf_counter() - t0, 4)}
+    d = rep.to_dict()
+    status = d.get("status") or ""
+    flagged: List[Dict[str, Any]] = []      # the frames that failed, by video frame index where there is one
+    vi = -1
+    for pos, ch in enumerate(status):
+        if ch != "M":
+            vi += 1
+        if ch != ".":
+            flagged.append({"position": pos, "status": ch, "video_frame": None if ch == "M" else vi})
+    return {
+        "status": "checked", "path": str(tags), "ok": bool(d.get("ok")), "mode": d.get("mode"),
+        "frames_tagged": d.get("frames_tagged"), "frames_video": d.get("frames_video"),
+        "counts": d.get("counts") or {}, "strip": status, "flagged": flagged[:1000],
+        "flagged_total": len(flagged), "problems": d.get("problems") or [],
+        "key_matches": d.get("key_matches"), "tags_authentic": d.get("tags_authentic"),
+        "stream_matches": d.get("stream_matches"),
+        "report": d, "seconds": round(time.perf_counter() - t0, 4),
+    }
+
+
+# ---- detector --------------------------------------------------------------------------------------
+
+_DETECTORS: Dict[tuple, Any] = {}
+
+
+def load_detector(folder: str, device: str = "cpu"):
+    """One loaded detector per (folder, device) per process."""
+    key = (str(Path(folder).resolve()), device)
+    if key not in _DETECTORS:
+        from detect.model import Detector
+
+        dev = device
+        if dev == "auto":
+            import torch
+
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        _DETECTORS[key] = Detector(Path(folder), device=dev)
+    return _DETECTORS[key]
+
+
+def _detector_opinion(vs: Any, det: Any) -> Dict[str, Any]:
+    """FAKE / REAL only where the detector's model card backs such a call, else UNCERTAIN
+    (detect.verdict when it is there; otherwise: a detector trained from random weights is UNCERTAIN,
+    as such detectors do not generalise beyond their training clips)."""
+    try:
+        from detect import verdict as dv  # the detector's own honest verdict, when this install has it
+    except ImportError:
+        dv = None
+    if dv is not None:
+        for name in ("honest_verdict", "video_verdict", "judge", "verdict_for"):
+            fn = getattr(dv, name, None)
+            if callable(fn):
+                try:
+                    v = fn(vs, det)
+                except TypeError:
+                    continue
+                word = getattr(v, "label", None) or getattr(v, "verdict", None) or (v.get("verdict") if isinstance(v, dict) else v)
+                why = getattr(v, "reason", None) or (v.get("reason") if isinstance(v, dict) else None)
+                return {"verdict": str(word).upper(), "basis": why or "detect.verdict"}
+    cfg = det.config
+    if not getattr(cfg, "weights_init", None):
+        return {"verdict": "UNCERTAIN",
+                "basis": "the detector was trained from random weights (no pretrained start in its config); "
+                         "such detectors do not generalise beyond their training clips",
+                "raw": "FAKE" if vs.fake else "REAL"}
+    return {"verdict": "FAKE" if vs.fake else "REAL",
+            "basis": f"score {vs.score:.3f} vs calibrated threshold {vs.threshold:.3f} "
+                     f"({getattr(cfg, 'threshold_method', 'default')})"}
+
+
+def detector_evidence(path: Path, opts: CheckOptions, kind: str, keep: Optional[Dict[str, Any]] = None
+                      ) -> Dict[str, Any]:
+    if not opts.detector:
+        return {"status": "absent", "detail": "no detector given (--detector DIR or detector in the config)"}
+    if kind not in ("video", "image"):
+        return {"status": "not-applicable", "detail": f"the detector judges faces in videos and photos, not {kind}"}
+    from detect.score import score_video
+
+    t0 = time.perf_counter()
+    try:
+        det = load_detector(opts.detector, opts.device)
+    except Exception as e:  # noqa: BLE001
+        if _user_error(e):
+            raise                   # a bad detector folder is bad usage for every file: exit 2
+        raise
+    try:
+        vs = score_video(path, det, frames=opts.frames, heatmaps=opts.heatmaps if opts.media else 0, truth=False)
+    except Exception as e:  # noqa: BLE001
+        if not _user_error(e):
+            raise
+        msg = _one_line(e)
+        return {"status": "no-face" if "no face" in msg else "error", "detail": msg,
+                "seconds": round(time.perf_counter() - t0, 4)}
+    opinion = _detector_opinion(vs, det)
+    thr = float(vs.threshold)
+    timeline = [{"frame": fr.index, "time": fr.time, "prob": None if fr.prob is None else round(float(fr.prob), 5),
+                 "faces": len(fr.faces)} for fr in vs.timeline][:MAX_TIMELINE]
+    flagged = [t["frame"] for t in timeline if t["prob"] is not None and t["prob"] >= thr]
+    if keep is not None:
+        keep["score"] = vs
+    return {
+        "status": "checked", "detector": str(opts.detector), "arch": det.config.arch,
+        "verdict": opinion["verdict"], "basis": opinion["basis"], "raw_verdict": vs.verdict.upper(),
+        "score": round(float(vs.score), 5), "threshold": round(thr, 5), "rule": vs.rule,
+        "frames_total": vs.frames_total, "frames_sampled": vs.frames_sampled, "fps": vs.fps,
+        "frames_flagged": len(flagged), "flagged_frames": flagged,
+        "tracks": [{"track": t.track, "frames": t.frames, "score": t.score, "fake": t.fake, "decisive": t.decisive}
+                   for t in vs.tracks],
+        "timeline": timeline, "warnings": list(vs.warnings),
+        "seconds": round(time.perf_counter() - t0, 4),
+    }
+
+
+# ---- pictures for the HTML report -------------------------------------------------------------------
+
+def _data_uri(rgb, max_px: int = 320, fmt: str = ".jpg") -> str:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    k = min(1.0, max_px / max(h, w, 1))
+    if k < 1:
+        rgb = cv2.resize(rgb, (max(1, int(w * k)), max(1, int(h * k))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(fmt, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85] if fmt == ".jpg" else [])
+    mime = "image/jpeg" if fmt == ".jpg" else "image/png"
+    return f"data:{mime};base64," + base64.b64encode(buf.tobytes()).decode()
+
+
+def _data_uri_from_bytes(data: bytes, mime: str, max_px: int) -> Optional[str]:
+    """Re-encode an embedded picture (a C2PA thumbnail) small; None if it does not decode."""
+    import cv2
+    import numpy as np
+
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if img is None:
+        return None
+    return _data_uri(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), max_px)
+
+
+def gather_media(path: Path, kind: str, score: Any, top: int) -> Dict[str, Any]:
+    """A preview of the file, and for the detector's `top` most suspicious frames: the frame (face boxed)
+    and its Grad-CAM heatmap beside the crop (detect.explain.overlay)."""
+    import cv2
+
+    media: Dict[str, Any] = {"preview": None, "top_frames": []}
+    if kind not in ("video", "image"):
+        return media
+    maps = sorted(getattr(score, "heatmaps", []) or [], key=lambda h: -h.prob)[:top] if score is not None else []
+    want = {0} | {h.frame for h in maps}
+    frames: Dict[int, Any] = {}
+    try:
+        from swap.video import iter_frames
+
+        for fr in iter_frames(path, select=want.__contains__, stop=max(want) + 1):
+            frames[fr.index] = fr.rgb
+    except Exception:  # noqa: BLE001 - pictures are a courtesy; the verdict does not depend on them
+        pass
+    if 0 in frames:
+        media["preview"] = _data_uri(frames[0], 360)
+    if maps:
+        from detect.explain import overlay
+
+        boxes = {(f.track, fr.index): f.box for fr in score.timeline for f in fr.faces}
+        for h in maps:
+            item = {"frame": h.frame, "time": round(h.time, 3), "prob": round(float(h.prob), 4), "track": h.track,
+                    "heatmap": _data_uri(overlay(h.crop, h.cam), 320, ".png"), "thumbnail": None}
+            rgb = frames.get(h.frame)
+            if rgb is not None:
+                rgb = rgb.copy()
+                b = boxes.get((h.track, h.frame))
+                if b is not None:
+                    t = max(2, rgb.shape[1] // 200)
+                    cv2.rectangle(rgb, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), (255, 40, 40), t)
+                item["thumbnail"] = _data_uri(rgb, 320)
+            media["top_frames"].append(item)
+    return media
+
+
+# ---- one file ----------------------------------------------------------------------------------------
+
+def gather(path: Path, opts: CheckOptions, parallel: bool = True) -> Dict[str, Any]:
+    """Every piece of evidence for `path` (no verdict yet: see verdict.decide)."""
+    path = Path(path)
+    kind = kind_of(path)
+    keep: Dict[str, Any] = {}
+    jobs: Dict[str, Callable[[], Dict[str, Any]]] = {
+        "c2pa": lambda: c2pa_evidence(path, opts),
+        "tags": lambda: tags_evidence(path, opts, kind),
+        "detector": lambda: detector_evidence(path, opts, kind, keep),
+    }
+    heavy = [k for k, st in (("tags", kind == "video" and (opts.tags or Path(str(path) + ".tags").exists())
+                               and opts.tag_key),
+                              ("detector", bool(opts.detector) and kind in ("video", "image"))) if st]
+    out: Dict[str, Any] = {}
+    if parallel and heavy:
+        # the detector (the slowest part) runs here; C2PA and tags beside it
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="vs-check") as ex:
+            futs = {k: ex.submit(fn) for k, fn in jobs.items() if k != "detector"}
+            out["detector"] = jobs["detector"]()
+            for k, f in futs.items():
+                out[k] = f.result()
+    else:
+        for k, fn in jobs.items():
+            out[k] = fn()
+    if opts.media:
+        out["media"] = gather_media(path, kind, keep.get("score"), opts.heatmaps)
+        if out["c2pa"].get("status") == "checked":
+            out["media"]["manifest_tree"] = manifest_tree(path, opts.allow_remote)
+    out["kind"] = kind
+    return out
