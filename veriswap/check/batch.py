@@ -110,8 +110,13 @@ class ResultsFile:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def _load(self) -> None:
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().split("\n")
+        with open(self.path, "rb") as f:
+            raw = f.read()
+        if not raw.endswith(b"\n"):         # cut mid-line by an interrupted run: drop the partial line
+            raw = raw[:raw.rfind(b"\n") + 1]
+            with open(self.path, "r+b") as f:
+                f.truncate(len(raw))
+        lines = raw.decode("utf-8", errors="replace").split("\n")
         try:
             head = json.loads(lines[0])
         except (ValueError, IndexError):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
+from .evidence import TAMPER_CODES
+
 WORDS = ("signed capture", "signed, AI declared", "tampered", "signature not valid",
          "unsigned + detector result", "cannot tell", "unreadable")
 STATUS_WORDS = {".": "authentic", "N": "altered", "M": "missing", "X": "inserted or out of order"}
@@ -120,7 +122,8 @@ def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
         word, trusted = "tampered", False
         what = []
         if c2_tampered:
-            what.append("bytes changed after signing")
+            hit = next((f for f in c2.get("failures") or [] if any(t in str(f.get("code")) for t in TAMPER_CODES)), {})
+            what.append(hit.get("words") or "bytes changed after signing")
         if tags_bad:
             where = _tag_frames(tg)
             what.append(where or "footage tags do not verify")
