@@ -135,8 +135,6 @@ def test_swap_frame_on_a_still_moves_identity(tmp_path):
     fa = FaceAnalyzer(upsample=1)
     src = save_photo("astronaut", tmp_path / "a.png")
     source = load_source(src)
-    sp = extend_landmarks(source.landmarks)
-    tris = triangulate(sp)
     g = load_photo("grace_hopper")
     frame = cv2.warpAffine(g, motion_matrix(g.shape, 0.3, SIZE), SIZE)
     (tf,) = fa.analyze(frame, size=64)
@@ -144,11 +142,31 @@ def test_swap_frame_on_a_still_moves_identity(tmp_path):
     for color in ("lab", "avg", "none"):
         for blend in ("alpha", "seamless"):
             fr = frame.copy()
-            m = swap_frame(fr, source, sp, tris, tf.landmarks, color, blend)
+            m, _ = swap_frame(fr, source, tf.landmarks, color, blend)
             changed = np.abs(fr.astype(int) - frame.astype(int)).max(2) > 0
             assert not changed[m == 0].any() and changed[m > 127].mean() > 0.9
             (nf,) = fa.analyze(fr, size=64)
             assert distance(nf.embedding, source.embedding) < d0 - 0.05, (color, blend)
+
+
+def test_mirror_and_yaw():
+    """The mirrored source's landmarks are the mirrored image's (same fit, renumbered), and the yaw cue
+    flips with it; a source padded for its forehead points keeps the points on the same pixels."""
+    from swap.graphic.warp import MIRROR_68, mirror, pad_to_points, yaw_ratio
+
+    assert sorted(MIRROR_68) == list(range(68)) and (MIRROR_68[MIRROR_68] == np.arange(68)).all()
+    img = load_photo("grace_hopper")
+    fa = FaceAnalyzer(upsample=1)
+    pts = fa.analyze(img, size=64)[0].landmarks
+    flipped, mp = mirror(img, pts)
+    fit = fa.analyze(flipped, size=64)[0].landmarks
+    assert np.abs(fit - mp).mean() < 2.0
+    assert abs((yaw_ratio(pts) - 0.5) + (yaw_ratio(mp) - 0.5)) < 1e-6
+    top = np.array([[10.0, -20.0], [600.0, 700.0]], np.float32)
+    padded, shifted = pad_to_points(img, top)
+    assert (shifted >= 0).all() and (shifted < padded.shape[1::-1]).all()
+    off = (shifted - top)[0].astype(int)
+    assert (padded[off[1]:off[1] + img.shape[0], off[0]:off[0] + img.shape[1]] == img).all()
 
 
 def test_warp_onto_its_own_landmarks_is_the_identity():

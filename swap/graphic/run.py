@@ -32,7 +32,7 @@ from .. import alignments as A
 from ..errors import InputError
 from ..video import VideoWriter, atomic_write_bytes, is_image, iter_frames, probe, read_image, write_image_atomic
 from .blend import BLENDS, COLORS, composite
-from .warp import extend_landmarks, triangulate, warp_face
+from .warp import extend_landmarks, mirror, pad_to_points, triangulate, warp_face, yaw_ratio
 
 METHOD = "graphic-faceswap"         # the labels' model.architecture: detect's per-method tables key on it
 LABELS_FORMAT = "veriswap-labels"   # the same record convert writes (see detect/dataset.py read_labels)
@@ -58,6 +58,7 @@ class GraphicSwapSettings:
     crf: int = 18
     sign: bool = True                   # C2PA-sign the output (every generated video is signed)
     key_dir: Optional[str] = None       # signing identity folder (default: the local identity)
+    mirror: bool = True                 # use the source's mirror image where it matches the target's pose better
 
     def __post_init__(self) -> None:
         for name in ("source", "target", "out"):
@@ -92,6 +93,8 @@ class GraphicSwapSettings:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0 <= v <= hi:
                 raise InputError(f"{name} must be between 0 and {hi}, got {v!r}")
+        if not isinstance(self.mirror, bool) or not isinstance(self.sign, bool):
+            raise InputError("mirror and sign must be True or False")
         if not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
             raise InputError(f"crf must be an integer 0-51, got {self.crf!r}")
 
@@ -106,11 +109,32 @@ class SourceFace:
     embedding: Optional[np.ndarray] = field(default=None, repr=False)
     path: str = ""
 
+    def variants(self) -> List["Prepared"]:
+        """The source ready to warp: as it is and mirrored, each padded to its forehead points, with its
+        extended landmarks, triangles and yaw (computed once, kept on the object)."""
+        if getattr(self, "_variants", None) is None:
+            out = []
+            for rgb, pts in ((self.rgb, self.landmarks), mirror(self.rgb, self.landmarks)):
+                ext = extend_landmarks(pts)
+                img, ext = pad_to_points(rgb, ext)
+                out.append(Prepared(img, ext, triangulate(ext), yaw_ratio(pts), len(out) == 1))
+            self._variants = out
+        return self._variants
+
     def digest(self) -> str:
         """sha256 of the pixels and landmarks used: what this 'model' is (the graphics method's weights)."""
         h = hashlib.sha256(np.ascontiguousarray(self.rgb).tobytes())
         h.update(np.round(self.landmarks, 2).astype(np.float32).tobytes())
         return h.hexdigest()
+
+
+@dataclass
+class Prepared:
+    rgb: np.ndarray = field(repr=False)
+    points: np.ndarray = field(repr=False)      # 78 extended landmarks in `rgb` px
+    triangles: np.ndarray = field(repr=False)
+    yaw: float = 0.5
+    mirrored: bool = False
 
 
 @dataclass
@@ -223,15 +247,18 @@ def _format_ranges(indices: List[int]) -> str:
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
-def swap_frame(rgb: np.ndarray, source: SourceFace, src_pts: np.ndarray, triangles: np.ndarray,
-               target_landmarks: np.ndarray, color: str = "lab", blend: str = "alpha", erode: float = 0.03,
-               blur: float = 0.08) -> np.ndarray:
-    """Paste `source` onto one face (68 landmarks, frame px) of `rgb`, in place; returns the mask applied
-    (uint8 0-255, frame size). `src_pts`/`triangles`: `extend_landmarks(source.landmarks)` and its
-    triangulation (computed once per run)."""
+def swap_frame(rgb: np.ndarray, source: SourceFace, target_landmarks: np.ndarray, color: str = "lab",
+               blend: str = "alpha", erode: float = 0.03, blur: float = 0.08,
+               allow_mirror: bool = True) -> Tuple[np.ndarray, bool]:
+    """Paste `source` onto one face (68 landmarks, frame px) of `rgb`, in place. Returns the mask applied
+    (uint8 0-255, frame size) and whether the source's mirror image was used (the one whose yaw is
+    nearer the target's, when `allow_mirror`)."""
+    variants = source.variants()
+    yaw = yaw_ratio(target_landmarks)
+    v = min(variants, key=lambda p: abs(p.yaw - yaw)) if allow_mirror else variants[0]
     dst = extend_landmarks(target_landmarks)
-    warped, cover, roi = warp_face(source.rgb, src_pts, dst, triangles, rgb.shape)
-    return composite(rgb, warped, cover, roi, dst, color, blend, erode, blur)
+    warped, cover, roi = warp_face(v.rgb, v.points, dst, v.triangles, rgb.shape)
+    return composite(rgb, warped, cover, roi, dst, color, blend, erode, blur), v.mirrored
 
 
 def graphic_swap(settings: GraphicSwapSettings,
@@ -247,8 +274,7 @@ def graphic_swap(settings: GraphicSwapSettings,
 
         identity = load_identity(Path(s.key_dir)) if s.key_dir else default_identity()
     source = load_source(Path(s.source), s.source_face)
-    src_pts = extend_landmarks(source.landmarks)
-    triangles = triangulate(src_pts)
+    source.variants()
     labels_dir = Path(s.labels_dir) if s.labels_dir else default_labels_dir(out)
     masks_dir = labels_dir / "masks"
     summary = GraphicSwapSummary(out=str(out), labels=str(labels_dir / "labels.json"), source=source.name)
@@ -271,11 +297,11 @@ def graphic_swap(settings: GraphicSwapSettings,
                 applied = np.zeros(fr.rgb.shape[:2], np.uint8)
                 faces_lab = []
                 for f in chosen:
-                    m = swap_frame(fr.rgb, source, src_pts, triangles, f.landmarks_array(), s.color, s.blend,
-                                   s.erode, s.blur)
+                    m, flipped = swap_frame(fr.rgb, source, f.landmarks_array(), s.color, s.blend, s.erode, s.blur,
+                                            s.mirror)
                     np.maximum(applied, m, out=applied)
                     faces_lab.append({"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,
-                                      "mask_pixels": int((m > 127).sum())})
+                                      "mask_pixels": int((m > 127).sum()), "source_mirrored": flipped})
                 entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
                 if faces_lab:
                     name = f"{fr.index:06d}.png"

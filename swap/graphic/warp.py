@@ -41,6 +41,20 @@ def triangulate(points: np.ndarray) -> np.ndarray:
     return np.array(sorted(set(tris)), np.int32).reshape(-1, 3)
 
 
+def pad_to_points(img: np.ndarray, pts: np.ndarray, margin: int = 2) -> Tuple[np.ndarray, np.ndarray]:
+    """`img` grown by edge replication until every point (and `margin` px around it) lies inside, and the
+    points shifted to match: forehead points of a tightly cropped source face fall outside its image."""
+    p = np.asarray(pts, np.float32)
+    h, w = img.shape[:2]
+    left = max(0, int(np.ceil(margin - p[:, 0].min())))
+    top = max(0, int(np.ceil(margin - p[:, 1].min())))
+    right = max(0, int(np.ceil(p[:, 0].max() + margin + 1 - w)))
+    bottom = max(0, int(np.ceil(p[:, 1].max() + margin + 1 - h)))
+    if not (left or top or right or bottom):
+        return img, p
+    return cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_REPLICATE), p + (left, top)
+
+
 def warp_face(src: np.ndarray, src_pts: np.ndarray, dst_pts: np.ndarray, triangles: np.ndarray,
               dst_shape: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int, int, int]]:
     """Warp the source texture triangle by triangle onto `dst_pts`.
@@ -50,6 +64,7 @@ def warp_face(src: np.ndarray, src_pts: np.ndarray, dst_pts: np.ndarray, triangl
     proportional to the face, not the frame."""
     h, w = dst_shape[:2]
     sp = np.asarray(src_pts, np.float32)
+    src, sp = pad_to_points(src, sp)
     dp = np.asarray(dst_pts, np.float32)
     x0, y0 = np.maximum(np.floor(dp.min(0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(dp.max(0)).astype(int) + 2, (w, h))
@@ -86,3 +101,27 @@ def warp_face(src: np.ndarray, src_pts: np.ndarray, dst_pts: np.ndarray, triangl
     ok = cover > 0
     out[ok] /= cover[ok][:, None]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), ok.astype(np.uint8), (int(x0), int(y0), int(x1), int(y1))
+
+
+# dlib 68-point index of each point's mirror image (left <-> right)
+MIRROR_68 = np.array([*range(16, -1, -1), *range(26, 21, -1), *range(21, 16, -1), 27, 28, 29, 30,
+                      *range(35, 30, -1), 45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,
+                      *range(54, 47, -1), *range(59, 54, -1), *range(64, 59, -1), *range(67, 64, -1)])
+
+
+def mirror(img: np.ndarray, points: np.ndarray) -> tuple:
+    """The image flipped left-right and its 68 landmarks moved and renumbered to match."""
+    w = img.shape[1]
+    p = np.asarray(points, np.float32)[MIRROR_68].copy()
+    p[:, 0] = w - 1 - p[:, 0]
+    return np.ascontiguousarray(img[:, ::-1]), p
+
+
+def yaw_ratio(points: np.ndarray) -> float:
+    """Where the nose tip lies between the jaw's two ends along the eye line: 0.5 frontal, < 0.5 the face
+    turned to the image's left (its right side hidden), > 0.5 to the right. A 2D pose cue, no 3D model."""
+    p = np.asarray(points, np.float64)
+    axis = p[42:48].mean(0) - p[36:42].mean(0)
+    axis /= max(np.linalg.norm(axis), 1e-6)
+    a, b, n = (float(np.dot(p[i], axis)) for i in (0, 16, 30))
+    return (n - a) / (b - a) if abs(b - a) > 1e-6 else 0.5
