@@ -340,3 +340,10 @@ def check(
     for p in r.problems:
         typer.secho(f"  problem     {p}", fg="red")
     raise typer.Exit(r.exit_code)
+
+
+# invisible watermark (C2PA soft binding) and the manifest store it resolves against: provenance/watermark/cli.py
+from .watermark import cli as _watermark_cli  # noqa: E402
+
+app.command("watermark")(_watermark_cli.watermark)
+app.add_typer(_watermark_cli.store_app, name="store")
