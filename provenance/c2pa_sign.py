@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import c2pa
 
@@ -177,10 +177,13 @@ def _signer(identity: Identity, tsa_url: Optional[str]) -> c2pa.Signer:
 
 
 def sign_file(src: Path, out: Optional[Path], identity: Identity, facts: Optional[SwapFacts] = None,
-              source: Optional[Path] = None, tsa_url: Optional[str] = None) -> SignResult:
+              source: Optional[Path] = None, tsa_url: Optional[str] = None, label: Optional[str] = None,
+              assertions: Sequence[Dict[str, Any]] = ()) -> SignResult:
     """Sign `src` into `out` (atomic; `out=None` or out == src signs in place). `source` is the
     original the file was made from (defaults to facts.source, else `src` itself): it becomes the
-    `parentOf` ingredient, carrying its own manifest along if it has one."""
+    `parentOf` ingredient, carrying its own manifest along if it has one. `label` fixes the manifest's
+    label (urn:c2pa:<uuid>) in advance and `assertions` are added as given (the watermark's
+    soft-binding assertion names the label before signing: provenance.watermark.binding)."""
     src = Path(src)
     out = Path(out) if out is not None else src
     if not src.is_file():
@@ -198,6 +201,9 @@ def sign_file(src: Path, out: Optional[Path], identity: Identity, facts: Optiona
     signed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     ftyp = _ftyp_hex(src) if fmt in VIDEO_TYPES else None
     definition = build_definition(out.name, facts, parent.name, signed_at, ftyp)
+    if label is not None:
+        definition["label"] = label
+    definition["assertions"].extend(assertions)
     try:
         builder = c2pa.Builder(definition)
         with open(parent, "rb") as pf:
