@@ -223,14 +223,16 @@ def _error_state(path: Path, e: c2pa.C2paError, allow_remote: bool) -> VerifyRep
 # ------------------------------------------------------------------------------------------ verify
 
 def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path, bytes]] = (),
-                revoked: Iterable[Union[str, Path]] = (), allow_remote: bool = False) -> VerifyReport:
-    """Validate `path`'s C2PA manifest; `trust_anchors` are root certificates (PEM paths or text), `revoked`
-    CRL / certificate / deny-list files (provenance.revocation). Never touches the network unless
-    `allow_remote` (then a manifest stored at a URL the file names may be fetched)."""
+                revoked: Iterable[Union[str, Path]] = (), allow_remote: bool = False,
+                trust_lists: Iterable[Union[str, Path, bytes]] = ()) -> VerifyReport:
+    """Validate `path`'s C2PA manifest; `trust_anchors` are root certificates (PEM paths or text) and
+    `trust_lists` PEM bundles of them (such as the C2PA trust list: the same thing, many at once),
+    `revoked` CRL / certificate / deny-list files (provenance.revocation). Never touches the network
+    unless `allow_remote` (then a manifest stored at a URL the file names may be fetched)."""
     path = Path(path)
     if not path.is_file():
         raise ProvenanceError(f"no such file: {path}")
-    anchors = [_load_anchor(a) for a in trust_anchors]
+    anchors = [_load_anchor(a) for a in (*trust_anchors, *trust_lists)]
     deny = load_revocations(revoked)
     ext = path.suffix.lower().lstrip(".")
     fmt = ext if ext in readable_types() else None  # None lets c2pa detect the type from the bytes
