@@ -224,3 +224,26 @@ def test_bad_input_is_a_clear_error(setup, tmp_path):
     with pytest.raises(InputError, match="has 1 face"):
         load_source(save_photo("grace_hopper", tmp_path / "g.png"), 3)
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_cli_command(setup, tmp_path):
+    """swap/graphic/cli.py's command (mounted by veriswap/cli.py as `graphic-swap`): a summary on success;
+    bad input surfaces as InputError, which veriswap.cli.main turns into one line and exit 2."""
+    import typer
+    from typer.testing import CliRunner
+
+    from swap.graphic.cli import graphic_swap_command
+
+    app = typer.Typer()
+    app.command()(graphic_swap_command)
+    app.command("other")(lambda: None)      # two commands: typer keeps the command name as a subcommand
+    runner = CliRunner()
+    out = tmp_path / "c.mp4"
+    r = runner.invoke(app, ["graphic-swap-command", str(setup["src"]), str(setup["video"]), "-o", str(out),
+                            "--alignments", str(setup["aln"]), "-k", str(setup["keys"]), "--no-progress",
+                            "--blend", "seamless"])
+    assert r.exit_code == 0, r.output
+    assert f"{N} faces swapped" in r.output and "C2PA manifest urn:" in r.output and out.is_file()
+    r = runner.invoke(app, ["graphic-swap-command", str(setup["src"]), str(setup["src"]), "-o", str(out)])
+    assert isinstance(r.exception, InputError) and r.exception.exit_code == 2
+    assert "must be a video" in str(r.exception)
