@@ -48,6 +48,7 @@ def watermark(
     Exit 0: watermark found and its manifest recovered with an intact signature (chaining to a given
     --trust-anchor); 1: no watermark, no manifest for it, or the manifest fails; 2: unusable input."""
     from ..store import ManifestStore
+    from .core import DETECT_Z
     from .resolve import resolve
 
     res = resolve(file, ManifestStore(store), trust_anchor, max_frames=max_frames)
@@ -59,7 +60,7 @@ def watermark(
     if not d.found:
         typer.secho(f"NO WATERMARK  {file}", fg="yellow", bold=True)
         typer.echo(f"  searched    {d.frames_total} frames (best codeword z {d.z:.1f}, needs a valid CRC "
-                   f"and z >= 12)")
+                   f"and z >= {DETECT_Z:g})")
         raise typer.Exit(code)
     typer.secho(f"WATERMARK FOUND  {file}", fg="green", bold=True)
     typer.echo(f"  payload     {d.payload_id}  ({d.alg} v{d.version}{', mirrored picture' if d.mirrored else ''})")

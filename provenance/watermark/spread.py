@@ -25,7 +25,7 @@ import numpy as np
 
 GRID = 128                 # canonical chip grid (GRID x GRID over the whole frame, whatever its aspect)
 DEFAULT_KEY = b"veriswap-watermark-v1"
-DEFAULT_STRENGTH = 2.0     # mean luma amplitude (0-255 scale) before the texture mask
+DEFAULT_STRENGTH = 3.0     # mean luma amplitude (0-255 scale) before the texture mask: ~41 dB PSNR
 
 
 @dataclass(frozen=True)
