@@ -23,6 +23,9 @@ def check_file(path: Union[str, Path], opts: CheckOptions | None = None, paralle
             raise FileNotFoundError(f"no such file: {path}")
         rec["size"] = path.stat().st_size
         rec.update(gather(path, opts, parallel))
+        read = [k for k in ("tags", "detector") if (rec.get(k) or {}).get("status") in ("checked", "no-face", "no-key")]
+        if (rec.get("c2pa") or {}).get("status") == "unsupported" and not read:
+            rec["error"] = rec["c2pa"].get("detail") or "no check here can read this file"
     except Exception as e:  # noqa: BLE001 - only the user's bad input is turned into a record
         if not (_user_error(e) or isinstance(e, OSError)):
             raise

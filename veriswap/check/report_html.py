@@ -41,8 +41,10 @@ table.kv td:first-child{width:190px;color:#555}.mono{font-family:ui-monospace,Me
 .tree .node{display:flex;gap:12px;align-items:flex-start;padding:6px 0}.tree img{max-width:120px;max-height:120px;
 border:1px solid #ccd;border-radius:4px}.tree .t{font-weight:600}.small{font-size:12.5px;color:#555}
 .grid{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #dde1e6;border-radius:8px;padding:8px;background:#fafbfc}
-.card img{display:block;max-width:320px;height:auto;border-radius:4px}
-.pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12.5px;font-weight:600;color:#fff}
+.card img{display:block;max-width:320px;height:auto;border-radius:4px;margin-bottom:6px}
+.card img.heat{width:320px;image-rendering:pixelated}main.wide{max-width:1400px}
+#files td,#files th{font-size:13px}#files td:first-child{word-break:break-all;min-width:180px}
+.pill{display:inline-block;white-space:nowrap;padding:1px 8px;border-radius:10px;font-size:12.5px;font-weight:600;color:#fff}
 .p-ok{background:#1f7a3f}.p-bad{background:#b3261e}.p-warn{background:#9a6200}.p-none{background:#8a8f98}
 a{color:#0b57d0}th.sortable{cursor:pointer;user-select:none}th.sortable:after{content:" \\2195";color:#999}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}.sw{display:inline-block;width:11px;height:11px;
@@ -74,13 +76,13 @@ def verdict_class(v: Dict[str, Any]) -> str:
     return "v-warn"
 
 
-def _page(title: str, body: str, script: str = "") -> str:
+def _page(title: str, body: str, script: str = "", wide: bool = False) -> str:
     # the Content-Security-Policy forbids every fetch: a page that tried to load anything would show it broken
     csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">"
             f"<meta name=viewport content=\"width=device-width,initial-scale=1\"><title>{E(title)}</title>"
-            f"<style>{CSS}</style></head><body><main>{body}"
+            f"<style>{CSS}</style></head><body><main{' class=wide' if wide else ''}>{body}"
             f"<footer>veriswap check - report schema {SCHEMA_VERSION} - made "
             f"{dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()} - this page loads nothing "
             f"from the network</footer></main>{f'<script>{script}</script>' if script else ''}</body></html>")
@@ -269,7 +271,7 @@ def _detector_section(d: Dict[str, Any], media: Dict[str, Any]) -> str:
     cards = []
     for fr in (media or {}).get("top_frames") or []:
         cards.append(f"<div class=card>{_img(fr.get('thumbnail'), 'frame ' + str(fr['frame']))}"
-                     f"{_img(fr.get('heatmap'), 'Grad-CAM heatmap of frame ' + str(fr['frame']))}"
+                     f"{_img(fr.get('heatmap'), 'Grad-CAM heatmap of frame ' + str(fr['frame']), 'heat')}"
                      f"<div class=small>frame {fr['frame']} at {fr['time']:.2f}s, face track {fr['track']}: "
                      f"P(fake) {fr['prob']:.3f}</div></div>")
     top = (f"<h3 style='font-size:15px'>Most suspicious frames (face, then the face with its Grad-CAM heatmap: "
@@ -309,13 +311,16 @@ def _cell(text: str, sort: Optional[Any] = None, raw: bool = False) -> str:
 
 def index_page(records: List[Dict[str, Any]], links: List[str], summary: Dict[str, Any]) -> str:
     rows = []
+    paths = [os.path.abspath(r["path"]) for r in records]
+    base = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
     for rec, href in zip(records, links):
+        shown = os.path.relpath(os.path.abspath(rec["path"]), base) if base else rec["path"]
         v, c2, tg, d = rec["verdict"], rec.get("c2pa") or {}, rec.get("tags") or {}, rec.get("detector") or {}
         tags = ("ok" if tg.get("ok") else f"FAIL ({tg.get('flagged_total')})") if tg.get("status") == "checked" \
             else (tg.get("status") or "")
         det = f"{d.get('verdict')} {d.get('score')}" if d.get("status") == "checked" else (d.get("status") or "")
         rows.append(
-            "<tr>" + _cell(f"<a href=\"{E(href)}\">{E(rec['path'])}</a>", rec["path"], raw=True)
+            "<tr>" + _cell(f"<a href=\"{E(href)}\" title=\"{E(rec['path'])}\">{E(shown)}</a>", shown, raw=True)
             + _cell(f"<span class='pill {verdict_class(v).replace('v-', 'p-').replace('p-err', 'p-none')}'>"
                     f"{E(v['word'])}</span>", v["word"], raw=True)
             + _cell(v["headline"]) + _cell(str(c2.get("state") or c2.get("status") or ""))
@@ -328,14 +333,15 @@ def index_page(records: List[Dict[str, Any]], links: List[str], summary: Dict[st
                       for w, n in (summary.get("by_word") or {}).items())
     skipped = summary.get("skipped") or {}
     sk = ("<p class=small>skipped: " + E("; ".join(f"{n} {w}" for w, n in skipped.items())) + "</p>") if skipped else ""
-    body = (f"<h1>veriswap check: {len(records)} files</h1><section id=summary>"
+    body = (f"<h1>veriswap check: {len(records)} files</h1>"
+            f"<p class='small mono'>in {E(base)}</p><section id=summary>"
             f"<p>{counts}</p><p><b id=trusted-count>{summary.get('trusted', 0)}</b> trusted as declared, "
             f"<b>{len(records) - summary.get('trusted', 0)}</b> not. Click a column to sort; click a file for its "
             f"full report.</p>{sk}</section>"
             "<section><table class=sortable id=files><thead><tr><th>file</th><th>verdict</th><th>headline</th>"
             "<th>C2PA</th><th>signer</th><th>AI declared</th><th>tags</th><th>detector</th><th>frames flagged</th>"
             f"<th>exit</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
-    return _page(f"veriswap check: {len(records)} files", body, SORT_JS)
+    return _page(f"veriswap check: {len(records)} files", body, SORT_JS, wide=True)
 
 
 def _safe(name: str) -> str:
