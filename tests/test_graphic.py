@@ -56,22 +56,23 @@ def test_output_decodes_with_frames_timing_and_audio(setup):
 
 
 def test_labels_are_convert_labels_of_their_own_method(setup):
-    from detect.dataset import manipulation, read_labels
+    from detect.dataset import manipulation
+    from swap.labels import read_labels
 
     lp = setup["out"].with_suffix(".labels") / "labels.json"
-    labels = read_labels(lp)        # detect's own reader accepts it
-    assert labels["model"]["architecture"] == METHOD == labels["method"]
-    assert manipulation(labels) == "veriswap graphic-faceswap a2b"
-    assert labels["model"]["identities"] == {"a": "grace", "b": "astronaut"}
-    assert labels["counts"]["frames_swapped"] == N and len(labels["frames"]) == N
-    assert labels["c2pa_manifest"] == setup["summary"].manifest
-    assert labels["source_face"]["sha256"].startswith("sha256:") and len(labels["source_face"]["landmarks"]) == 68
+    labels = read_labels(lp)        # the one reader convert's labels go through
+    assert labels.model["architecture"] == METHOD and labels.model["sha256"] is None
+    assert manipulation(labels) == "veriswap graphic-faceswap a2b"    # its own row in detect's per-method tables
+    assert labels.model["identities"] == {"a": "grace", "b": "astronaut"} and labels.direction == "a2b"
+    sf = labels.model["source_face"]
+    assert sf["sha256"].startswith("sha256:") and len(sf["landmarks"]) == 68 and sf["name"] == "astronaut"
+    assert labels.counts["frames_swapped"] == N and len(labels.frames) == N
+    assert labels.c2pa_manifest == setup["summary"].manifest and labels.swapped_frames == f"0-{N - 1}"
     rec = A.load(setup["aln"]).source_for(setup["video"])
-    for fr in labels["frames"]:
-        assert fr["swapped"] and fr["mask"] == f"masks/{fr['index']:06d}.png"
-        (face,) = fr["faces"]
-        assert face["box"] == rec.frames[fr["index"]][0].box and len(face["landmarks"]) == 68
-        assert face["mask_pixels"] > 0
+    for fr in labels.frames:
+        assert fr.swapped and fr.mask == f"masks/{fr.index:06d}.png"
+        (face,) = fr.faces
+        assert face.box == rec.frames[fr.index][0].box and len(face.landmarks) == 68 and face.mask_pixels > 0
 
 
 def test_masks_cover_the_face(setup):

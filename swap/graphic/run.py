@@ -17,7 +17,6 @@ of the target video (as convert does).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -30,13 +29,12 @@ import numpy as np
 from .. import __version__
 from .. import alignments as A
 from ..errors import InputError
-from ..video import VideoWriter, atomic_write_bytes, is_image, iter_frames, probe, read_image, write_image_atomic
+from ..labels import MASKS_DIR, FaceLabel, FrameLabel, Labels, default_labels_dir, mask_name, write_labels
+from ..video import VideoWriter, is_image, iter_frames, probe, read_image, write_image_atomic
 from .blend import BLENDS, COLORS, composite
 from .warp import extend_landmarks, mirror, pad_to_points, triangulate, warp_face, yaw_ratio
 
 METHOD = "graphic-faceswap"         # the labels' model.architecture: detect's per-method tables key on it
-LABELS_FORMAT = "veriswap-labels"   # the same record convert writes (see detect/dataset.py read_labels)
-LABELS_VERSION = 1
 TARGET_FACES = ("largest", "all")
 
 
@@ -143,6 +141,7 @@ class GraphicSwapSummary:
     frames_swapped: int = 0
     faces_swapped: int = 0
     faces_skipped: int = 0          # target faces left as they are (faces="largest": the smaller ones)
+    faces_mirrored: int = 0         # swapped faces that got the source's mirror image (pose nearer the target's)
     seconds: float = 0.0
     out: str = ""
     labels: str = ""
@@ -233,20 +232,6 @@ def _chosen(faces: List[A.FaceRecord], which: str) -> Tuple[List[A.FaceRecord], 
 
 # ---- the run ---------------------------------------------------------------------------------------
 
-def default_labels_dir(out: Path) -> Path:
-    return Path(out).with_name(Path(out).stem + ".labels")
-
-
-def _format_ranges(indices: List[int]) -> str:
-    runs: List[List[int]] = []
-    for i in sorted(indices):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
-
-
 def swap_frame(rgb: np.ndarray, source: SourceFace, target_landmarks: np.ndarray, color: str = "lab",
                blend: str = "alpha", erode: float = 0.03, blur: float = 0.08,
                allow_mirror: bool = True) -> Tuple[np.ndarray, bool]:
@@ -276,14 +261,14 @@ def graphic_swap(settings: GraphicSwapSettings,
     source = load_source(Path(s.source), s.source_face)
     source.variants()
     labels_dir = Path(s.labels_dir) if s.labels_dir else default_labels_dir(out)
-    masks_dir = labels_dir / "masks"
+    masks_dir = labels_dir / MASKS_DIR
     summary = GraphicSwapSummary(out=str(out), labels=str(labels_dir / "labels.json"), source=source.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     if masks_dir.is_dir():          # another run's masks: frames it swapped may not be swapped now
         for old in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
             old.unlink()
     masks_dir.mkdir(parents=True, exist_ok=True)
-    frames_out: List[dict] = []
+    frames_out: List[FrameLabel] = []
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as work_s:
         work = Path(work_s)
         rec, every = _target_record(target, Path(s.alignments) if s.alignments else None, work)
@@ -300,13 +285,14 @@ def graphic_swap(settings: GraphicSwapSettings,
                     m, flipped = swap_frame(fr.rgb, source, f.landmarks_array(), s.color, s.blend, s.erode, s.blur,
                                             s.mirror)
                     np.maximum(applied, m, out=applied)
-                    faces_lab.append({"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,
-                                      "mask_pixels": int((m > 127).sum()), "source_mirrored": flipped})
-                entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
+                    summary.faces_mirrored += int(flipped)
+                    faces_lab.append(FaceLabel(box=f.box, face=f.face, track=f.track, landmarks=f.landmarks,
+                                               mask_pixels=int((m > 127).sum())))
+                entry = FrameLabel(fr.index, round(fr.time, 6), bool(faces_lab), faces_lab)
                 if faces_lab:
-                    name = f"{fr.index:06d}.png"
+                    name = mask_name(fr.index)
                     write_image_atomic(masks_dir / name, applied, fsync=False)
-                    entry["mask"] = f"masks/{name}"
+                    entry.mask = f"{MASKS_DIR}/{name}"
                     summary.frames_swapped += 1
                     summary.faces_swapped += len(faces_lab)
                 frames_out.append(entry)
@@ -320,20 +306,19 @@ def graphic_swap(settings: GraphicSwapSettings,
             summary.warnings.append("no face of the target was swapped (no faces in its alignments)")
         digest = "sha256:" + source.digest()
         names = {"a": rec.key or target.stem, "b": source.name}
-        labels = {
-            "format": LABELS_FORMAT, "version": LABELS_VERSION, "created_by": f"veriswap {__version__}",
-            "source": str(target.resolve()), "output": out.name, "width": info.width, "height": info.height,
-            "fps": info.fps, "direction": "a2b", "method": METHOD,
-            # no trained model: the 'model' of a graphics swap is its method; sha256 None keeps every graphic
-            # swap one method in detect's per-method tables (the source face's hash is in source_face)
-            "model": {"architecture": METHOD, "sha256": None, "iteration": None, "identities": names},
-            "source_face": {"name": source.name, "path": source.path, "sha256": digest,
-                            "landmarks": np.round(source.landmarks, 2).tolist()},
-            "settings": asdict(s) | {"key_dir": None},
-            "counts": {"frames": summary.frames, "frames_swapped": summary.frames_swapped,
-                       "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped},
-            "frames": frames_out,
-        }
+        # no trained model: the 'model' of a graphics swap is its method. sha256 None keeps every graphic swap
+        # one method in detect's per-method tables ("veriswap graphic-faceswap a2b"); the source face (the
+        # pixels and landmarks pasted) is identified by its own hash
+        model = {"architecture": METHOD, "sha256": None, "iteration": None, "identities": names,
+                 "source_face": {"name": source.name, "path": source.path, "sha256": digest,
+                                 "landmarks": np.round(source.landmarks, 2).tolist()}}
+        labels = Labels(source=str(target.resolve()), frames=frames_out, output=out.name, width=info.width,
+                        height=info.height, fps=info.fps, direction="a2b", model=model,
+                        settings=asdict(s) | {"key_dir": None},
+                        counts={"frames": summary.frames, "frames_swapped": summary.frames_swapped,
+                                "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
+                                "faces_mirrored": summary.faces_mirrored},
+                        created_by=f"veriswap {__version__}")
         if s.sign:
             from provenance.c2pa_sign import SwapFacts, sign_file
 
@@ -341,13 +326,13 @@ def graphic_swap(settings: GraphicSwapSettings,
                               frames_total=summary.frames, frames_swapped=summary.frames_swapped,
                               faces_swapped=summary.faces_swapped, source=str(target), model_name=METHOD,
                               labels_file=str(labels_dir / "labels.json"),
-                              swapped_frames=_format_ranges([f["index"] for f in frames_out if f["swapped"]]),
+                              swapped_frames=labels.swapped_frames,
                               extra={"method": METHOD})
             res = sign_file(unsigned, out, identity, facts=facts, source=target)
             summary.manifest = res.manifest_label
-            labels["c2pa_manifest"] = res.manifest_label
+            labels.c2pa_manifest = res.manifest_label
         else:
             os.replace(unsigned, out)
-    atomic_write_bytes(labels_dir / "labels.json", json.dumps(labels, separators=(",", ":")).encode())
+    write_labels(labels_dir, labels)
     summary.seconds = time.perf_counter() - t0
     return summary
