@@ -119,8 +119,12 @@ def manifest_store(data: bytes) -> Optional[bytes]:
         if m is None or m.start() < 4:
             return None
         store = data[m.start() - 4:]
-    n = struct.unpack(">I", store[:4])[0] if len(store) >= 8 else 0
-    return store[:n] if 8 <= n <= len(store) else None
+    if len(store) < 8:
+        return None
+    n = struct.unpack(">I", store[:4])[0]
+    # a declared length that does not fit is not trusted; c2pa-rs reads on to the end of the container
+    # box, and so does this (what matters for the report is the signature box inside)
+    return store[:n] if 8 <= n <= len(store) else store
 
 
 # ---------------------------------------------------------------- JUMBF
@@ -167,10 +171,13 @@ def parse_jumbf(payload: bytes, depth: int = 0) -> Jumbf:
 
 
 def parse_store(store: bytes) -> Optional[Jumbf]:
-    boxes = list(_boxes(store))
-    if not boxes or boxes[0][0] != b"jumb":
+    if len(store) < 8 or store[4:8] != b"jumb":
         return None
-    root = parse_jumbf(boxes[0][1])
+    n = struct.unpack(">I", store[:4])[0]
+    hdr = 16 if n == 1 else 8
+    if n == 1 and len(store) >= 16:
+        n = struct.unpack(">Q", store[8:16])[0]
+    root = parse_jumbf(store[hdr:n] if hdr <= n <= len(store) else store[hdr:])
     return root if root.label == "c2pa" else None
 
 
@@ -303,6 +310,9 @@ def claim_signature(store: bytes, label: Optional[str]) -> Optional[ClaimSignatu
                     break
         ders = [raw] if isinstance(raw, bytes) else [c for c in (raw or []) if isinstance(c, bytes)]
         chain = [x509.load_der_x509_certificate(d) for d in ders]
+        for c in chain:  # cryptography parses lazily: make a malformed certificate fail here, not later
+            c.subject.rfc4514_string(), c.issuer.rfc4514_string(), c.serial_number
+            c.not_valid_before_utc, c.not_valid_after_utc
         pads = [v for k, v in unprotected.items() if k in ("pad", "pad2") and isinstance(v, bytes)]
         return ClaimSignature(chain, sum(map(len, pads)), sum(len(p) - p.count(0) for p in pads))
     except (CborError, ValueError, IndexError, struct.error, TypeError):

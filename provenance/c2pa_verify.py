@@ -299,9 +299,8 @@ def _certificate(sig: Optional[ClaimSignature], cr_manifest: Dict[str, Any],
         return None, None
 
     def dn(d: Dict[str, Any]) -> str:
-        order = ("CN", "OU", "O", "L", "ST", "C")
-        keys = [k for k in order if k in d] + [k for k in d if k not in order]
-        return ",".join(f"{k}={d[k]}" for k in keys)
+        # crJSON lists a name's attributes in certificate order; RFC 4514 writes them last first
+        return ",".join(f"{k}={v}" for k, v in reversed(list(d.items())))
     subj, iss = info.get("subject") or {}, info.get("issuer") or {}
     try:
         serial = int(str(info["serialNumber"]), 16)
@@ -439,7 +438,10 @@ def _report(path: Path, store: Dict[str, Any], state: Optional[str], results: Di
     cr_manifest = next((x for x in crjson.get("manifests", []) or [] if isinstance(x, dict)
                         and x.get("label") == label), {})
     claim_sig = claim_signature(scan.store, label) if scan.store else None
-    cert, cid = _certificate(claim_sig, cr_manifest, sig.get("cert_serial_number"))
+    try:
+        cert, cid = _certificate(claim_sig, cr_manifest, sig.get("cert_serial_number"))
+    except (ValueError, TypeError, AttributeError):   # a certificate c2pa read but we cannot describe
+        cert, cid = None, None
 
     ingredients = []
     for i in m.get("ingredients", []) or []:

@@ -281,3 +281,20 @@ def test_remote_manifests_are_never_fetched_unless_allowed(tmp_path):
         assert len(hits) == 2
     finally:
         srv.shutdown()
+
+
+def test_revocation_from_c2pa_summary_when_the_chain_cannot_be_read(tmp_path):
+    """Fallback path: with only c2pa's crJSON certificate summary (no DER), issuer + serial still match,
+    and the subject name still does not."""
+    from provenance.c2pa_verify import _certificate
+    from provenance.revocation import find_revoked, load_revocations
+
+    cert = _fixture_signer("C.jpg")
+    truth = c2pa_truth(FIXTURES / "C.jpg", True)
+    crj = {"signature": {"certificateInfo": truth["cert"]}}
+    summary, cid = _certificate(None, crj, None)
+    assert summary.source == "c2pa" and summary.fingerprint_sha256 is None
+    assert summary.issuer == cert.issuer.rfc4514_string() and summary.subject == cert.subject.rfc4514_string()
+    hit = load_revocations([_crl(tmp_path, cert.issuer, [cert.serial_number], "ca.crl")])
+    miss = load_revocations([_crl(tmp_path, cert.subject, [cert.serial_number], "subj.crl")])
+    assert find_revoked(cid, hit) is not None and find_revoked(cid, miss) is None
