@@ -205,7 +205,16 @@ def sign_file(src: Path, out: Optional[Path], identity: Identity, facts: Optiona
         definition["label"] = label
     definition["assertions"].extend(assertions)
     try:
-        builder = c2pa.Builder(definition)
+        # reading the ingredient must not fetch a remote manifest it names (no network but the TSA's)
+        cfg: Dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+        if tsa_url is None:
+            cfg["core"] = {"allowed_network_hosts": []}
+        ctx = c2pa.Context.from_dict(cfg)
+        try:
+            builder = c2pa.Builder(definition, context=ctx)
+        except BaseException:
+            ctx.close()
+            raise
         with open(parent, "rb") as pf:
             parent_fmt = SIGNABLE.get(parent.suffix.lower()) or (mimetypes.guess_type(str(parent))[0]
                                                                    or "application/octet-stream")
@@ -220,6 +229,7 @@ def sign_file(src: Path, out: Optional[Path], identity: Identity, facts: Optiona
         finally:
             signer.close()
             builder.close()
+            ctx.close()
     except c2pa.C2paError as e:
         raise ProvenanceError(f"C2PA signing of {src.name} failed: {_one_line(e)}") from None
     return SignResult(out, active_label(manifest), len(manifest), definition)

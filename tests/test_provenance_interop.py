@@ -279,6 +279,10 @@ def test_remote_manifests_are_never_fetched_unless_allowed(tmp_path):
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 0 and "remote manifests allowed (--allow-remote)" in res.stdout, res.stdout
         assert len(hits) == 2
+        # signing such a file (it becomes the ingredient) does not fetch its remote manifest either
+        from provenance.c2pa_sign import sign_file
+        sign_file(tmp_path / "remote.jpg", tmp_path / "resigned.jpg", ident)
+        assert len(hits) == 2
     finally:
         srv.shutdown()
 
