@@ -256,10 +256,12 @@ def _video_embedding(root: Path, files: Sequence[str], analyzer, k: int = 3) -> 
     return np.mean(es, 0) if es else None
 
 
-def find_identities(entries: Sequence[Tuple[Path, object, List[str]]], same_person: float = 0.6
-                    ) -> Dict[str, List[str]]:
-    """Identity names per video id. `entries`: (dataset root, VideoEntry, its crop files). A video's
-    explicit `identities` / `identity` field wins; otherwise clustering as the module doc says."""
+def find_identities(entries: Sequence[Tuple[Path, object, List[str]]], same_person: float = 0.6,
+                    identity_of: Optional[Callable[[object], Optional[List[str]]]] = None) -> Dict[str, List[str]]:
+    """Identity names per video id. `entries`: (dataset root, VideoEntry, its crop files). `identity_of(entry)`
+    (the caller knows who is in each clip) or a video's `identities` / `identity` field wins; otherwise
+    clustering as the module doc says (dlib at 0.6 merges some look-alikes: measured, two people of the
+    insightface group photo fell into one cluster)."""
     from swap import faces as F
     from swap.quality import builtin_gallery
 
@@ -270,7 +272,7 @@ def find_identities(entries: Sequence[Tuple[Path, object, List[str]]], same_pers
     emb: Dict[str, Optional[np.ndarray]] = {}
 
     def explicit(v) -> Optional[List[str]]:
-        x = getattr(v, "identities", None) or getattr(v, "identity", None)
+        x = (identity_of(v) if identity_of else None) or getattr(v, "identities", None) or getattr(v, "identity", None)
         return [x] if isinstance(x, str) else (list(x) if x else None)
 
     def nearest(e: np.ndarray) -> Tuple[Optional[int], float]:
@@ -403,10 +405,12 @@ def now_utc() -> str:
 def build_card(dataset_dir: Path, detector_dir: Path, detector=None, split: str = "test",
                train_dataset: Optional[Path] = None, conditions: Sequence[str] = tuple(CONDITIONS),
                batch_size: int = 32, workdir: Optional[Path] = None,
-               progress: Optional[Callable[[str], None]] = None) -> ModelCard:
+               progress: Optional[Callable[[str], None]] = None,
+               identity_of: Optional[Callable[[object], Optional[List[str]]]] = None) -> ModelCard:
     """Measure a detector on held-out videos and describe it (see the module doc). `split`: the eval
     dataset's split to measure ("all" for an eval-only dataset). `train_dataset`: the dataset the detector
-    was trained on (default: the one its config names, else `dataset_dir`)."""
+    was trained on (default: the one its config names, else `dataset_dir`). `identity_of(video entry)`: the
+    names of the people in a clip where the caller knows them (else found from the faces)."""
     import tempfile
 
     from . import dataset as D
@@ -448,7 +452,7 @@ def build_card(dataset_dir: Path, detector_dir: Path, detector=None, split: str 
             files.setdefault((str(d.root), s.video), []).append(s.file)
     entries = [(tds.root, v, files.get((str(tds.root), v.id), [])) for v in train_v] + \
               [(ds.root, v, files.get((str(ds.root), v.id), [])) for v in ev]
-    idents = find_identities(entries)
+    idents = find_identities(entries, identity_of=identity_of)
     seen_ids = sorted({i for v in train_v for i in idents.get(v.id, [])})
     seen_methods = sorted({v.method or "unknown" for v in train_v if v.label == 1})
 
@@ -496,7 +500,8 @@ def build_card(dataset_dir: Path, detector_dir: Path, detector=None, split: str 
     evaluation = {"dataset": str(ds.root), "split": split, "videos": len(ev), "identities": eval_ids,
                   "unseen_identities": [i for i in eval_ids if i not in seen_ids],
                   "methods": sorted({v.method or "unknown" for v in ev if v.label == 1}),
-                  "identity_source": "dataset fields" if any(getattr(v, "identities", None) for v in ev) else
+                  "identity_source": "given by the caller" if identity_of else
+                  "dataset fields" if any(getattr(v, "identities", None) for v in ev) else
                   "dlib embeddings of the crops, grouped at distance 0.6 (built-in photos named)",
                   "conditions": {c: {"crf": CONDITIONS[c][0], "scale": CONDITIONS[c][1]} for c in results}}
     if not evaluation["unseen_identities"]:
