@@ -258,34 +258,41 @@ def load_detector(folder: str, device: str = "cpu"):
     return _DETECTORS[key]
 
 
+_CARDS: Dict[str, Any] = {}
+
+
 def _detector_opinion(vs: Any, det: Any) -> Dict[str, Any]:
-    """FAKE / REAL only where the detector's model card backs such a call, else UNCERTAIN
-    (detect.verdict when it is there; otherwise: a detector trained from random weights is UNCERTAIN,
-    as such detectors do not generalise beyond their training clips)."""
+    """FAKE / REAL only where the detector's model card backs such a call on unseen identities and
+    methods (detect.verdict), else UNCERTAIN with the reasons. Where this install has no detect.verdict,
+    a detector trained from random weights is UNCERTAIN (such detectors do not generalise)."""
     try:
-        from detect import verdict as dv  # the detector's own honest verdict, when this install has it
+        from detect.card import ModelCard
+        from detect.verdict import decide as honest
     except ImportError:
-        dv = None
-    if dv is not None:
-        for name in ("honest_verdict", "video_verdict", "judge", "verdict_for"):
-            fn = getattr(dv, name, None)
-            if callable(fn):
-                try:
-                    v = fn(vs, det)
-                except TypeError:
-                    continue
-                word = getattr(v, "label", None) or getattr(v, "verdict", None) or (v.get("verdict") if isinstance(v, dict) else v)
-                why = getattr(v, "reason", None) or (v.get("reason") if isinstance(v, dict) else None)
-                return {"verdict": str(word).upper(), "basis": why or "detect.verdict"}
+        honest = None
+    if honest is not None:
+        key = str(det.folder)
+        if key not in _CARDS:
+            try:
+                _CARDS[key] = (ModelCard.load(det.folder), None)
+            except Exception as e:  # noqa: BLE001 - an unreadable card means no validated verdict
+                if not _user_error(e):
+                    raise
+                _CARDS[key] = (None, f"model card unreadable: {_one_line(e)}")
+        card, problem = _CARDS[key]
+        v = honest(float(vs.score), float(vs.threshold), card)
+        reasons = ([problem] if problem else []) + list(v.reasons)
+        return {"verdict": v.label, "basis": "; ".join(reasons) if v.label == "UNCERTAIN" else "; ".join(v.basis),
+                "validated": list(v.basis), "model_card": card is not None}
     cfg = det.config
     if not getattr(cfg, "weights_init", None):
         return {"verdict": "UNCERTAIN",
                 "basis": "the detector was trained from random weights (no pretrained start in its config); "
-                         "such detectors do not generalise beyond their training clips",
-                "raw": "FAKE" if vs.fake else "REAL"}
+                         "such detectors do not generalise beyond their training clips", "validated": [],
+                "model_card": False}
     return {"verdict": "FAKE" if vs.fake else "REAL",
             "basis": f"score {vs.score:.3f} vs calibrated threshold {vs.threshold:.3f} "
-                     f"({getattr(cfg, 'threshold_method', 'default')})"}
+                     f"({getattr(cfg, 'threshold_method', 'default')})", "validated": [], "model_card": False}
 
 
 def detector_evidence(path: Path, opts: CheckOptions, kind: str, keep: Optional[Dict[str, Any]] = None
@@ -297,12 +304,7 @@ def detector_evidence(path: Path, opts: CheckOptions, kind: str, keep: Optional[
     from detect.score import score_video
 
     t0 = time.perf_counter()
-    try:
-        det = load_detector(opts.detector, opts.device)
-    except Exception as e:  # noqa: BLE001
-        if _user_error(e):
-            raise                   # a bad detector folder is bad usage for every file: exit 2
-        raise
+    det = load_detector(opts.detector, opts.device)     # a bad detector folder raises: exit 2 for the run
     try:
         vs = score_video(path, det, frames=opts.frames, heatmaps=opts.heatmaps if opts.media else 0, truth=False)
     except Exception as e:  # noqa: BLE001
@@ -320,7 +322,8 @@ def detector_evidence(path: Path, opts: CheckOptions, kind: str, keep: Optional[
         keep["score"] = vs
     return {
         "status": "checked", "detector": str(opts.detector), "arch": det.config.arch,
-        "verdict": opinion["verdict"], "basis": opinion["basis"], "raw_verdict": vs.verdict.upper(),
+        "verdict": opinion["verdict"], "basis": opinion["basis"], "validated": opinion["validated"],
+        "model_card": opinion["model_card"], "raw_verdict": vs.verdict.upper(),
         "score": round(float(vs.score), 5), "threshold": round(thr, 5), "rule": vs.rule,
         "frames_total": vs.frames_total, "frames_sampled": vs.frames_sampled, "fps": vs.fps,
         "frames_flagged": len(flagged), "flagged_frames": flagged,
