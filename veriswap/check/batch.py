@@ -15,7 +15,7 @@ import multiprocessing as mp
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .core import check_file
 from .evidence import VIDEO_EXTS

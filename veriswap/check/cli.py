@@ -50,7 +50,7 @@ def check(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     """One verdict per file: C2PA manifest + footage tags + detector, with reasons and named conflicts."""
-    from .batch import check_paths, default_results_path, expand, summary_table
+    from .batch import check_paths, default_results_path, summary_table
     from .options import make_options
     from .report_json import document, to_json
 
