@@ -20,6 +20,12 @@ from veriswap.check.report_json import SCHEMA_VERSION, document  # noqa: E402
 FIXTURES = W.ANCHORS
 
 
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    """A private $VERISWAP_HOME: no user check.toml is read, results files land in the test's folder."""
+    monkeypatch.setenv("VERISWAP_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     return W.build(tmp_path_factory.mktemp("check"))

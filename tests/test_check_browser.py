@@ -26,6 +26,12 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    """A private $VERISWAP_HOME: no user check.toml is read, results files land in the test's folder."""
+    monkeypatch.setenv("VERISWAP_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
