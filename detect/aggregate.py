@@ -8,20 +8,16 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from provenance.registry import Registry
+
 Rule = Callable[[np.ndarray], float]
-RULES: Dict[str, Rule] = {}
+RULES = Registry("aggregation rule")         # name -> fn(probabilities) -> score
 DEFAULT_RULE = "confident"
-
-
-def register(name: str):
-    def deco(fn: Rule) -> Rule:
-        RULES[name] = fn
-        return fn
-    return deco
+register = RULES.register
 
 
 @register("mean")

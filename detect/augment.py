@@ -6,19 +6,21 @@ Each augmentation is (probability, function(img, landmarks, rng) -> img) in a re
 scales every probability (0 turns augmentation off)."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
 
+from provenance.registry import Registry
+
 AugFn = Callable[[np.ndarray, Optional[np.ndarray], np.random.Generator], np.ndarray]
-AUGMENTATIONS: Dict[str, Tuple[float, AugFn]] = {}
+AUGMENTATIONS = Registry("augmentation")       # name -> (probability, fn)
 REGIONS = {"eyes": list(range(36, 48)) + list(range(17, 27)), "nose": list(range(27, 36)), "mouth": list(range(48, 68))}
 
 
 def register(name: str, p: float):
     def deco(fn: AugFn) -> AugFn:
-        AUGMENTATIONS[name] = (p, fn)
+        AUGMENTATIONS.register(name, (p, fn))
         return fn
     return deco
 

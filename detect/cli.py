@@ -35,18 +35,6 @@ def _fmt(v) -> str:
     return "   n/a" if v is None else f"{v:6.4f}"
 
 
-def _split(text: str):
-    from swap.errors import InputError
-
-    try:
-        parts = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise InputError(f"--split takes three comma-separated fractions (train,val,test), got {text!r}") from None
-    if len(parts) != 3:
-        raise InputError(f"--split takes three comma-separated fractions (train,val,test), got {text!r}")
-    return parts
-
-
 @app.command("dataset")
 def dataset_command(
     real: List[Path] = typer.Option([], "--real", help="Real videos or folders of them (repeatable)."),
@@ -62,12 +50,13 @@ def dataset_command(
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Face crops of real videos and swaps + dataset.json (split by video, never by frame)."""
-    from swap.cli import existing_paths
+    from swap.video import existing_paths
 
     from .dataset import DatasetSettings, build_dataset
 
     existing_paths(list(real) + list(fake))
-    s = DatasetSettings(frames=frames, size=size, scale=scale, split=_split(split), seed=seed, crf=crf)
+    s = DatasetSettings(frames=frames, size=size, scale=scale, split=DatasetSettings.parse_split(split), seed=seed,
+                        crf=crf)
     with _progress("dataset", no_progress) as bar:
         task = bar.add_task("", total=None)
         summ = build_dataset(real, fake, out, s, progress=lambda d, t, name: bar.update(task, completed=d, total=t, description=name))
@@ -98,7 +87,7 @@ def train_command(
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Train a timm classifier (BCE, AdamW, DFDC augmentations, optional SBI); keep the best epoch."""
-    from swap.cli import existing_paths
+    from swap.video import existing_paths
 
     existing_paths([dataset_dir] + ([weights] if weights else []))
     from .train import TrainSettings, train_detector
@@ -128,15 +117,16 @@ def eval_command(
     detector_dir: Path = typer.Option(..., "-d", "--detector", help="Detector folder from `veriswap detect train`."),
     split: str = typer.Option("test", "--split", help="train | val | test."),
     batch_size: int = typer.Option(32, "--batch-size", "-b"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (as train)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Frame AUC, video AUC, EER, AP, ACC@0.5 and @threshold on a split."""
-    from swap.cli import existing_paths
+    from swap.video import existing_paths
 
     from .evaluate import evaluate
 
     existing_paths([dataset_dir, detector_dir])
-    rep = evaluate(dataset_dir, detector_dir, split, batch_size)
+    rep = evaluate(dataset_dir, detector_dir, split, batch_size, device=device)
     if as_json:
         typer.echo(json.dumps(rep.to_dict(), indent=2))
         return
@@ -164,29 +154,24 @@ def score_command(
                                  "N most suspicious frames (0: none)."),
     labels: bool = typer.Option(True, "--labels/--no-labels", help="Compare the timeline with the labels "
                                 "`convert` wrote beside a video (OUT.labels/): frame AUC, IoU of flagged frames."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (as train and convert)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Judge videos: per-frame timeline, per-face-track scores, verdict. Exit 0 = all real, 1 = any fake."""
-    from swap.cli import existing_paths
-    from swap.errors import InputError
-    from swap.video import probe
+    from swap.video import existing_paths, expand_inputs, probe
 
-    from .aggregate import RULES
+    from .score import check_options
 
     existing_paths(list(videos) + [detector_dir])
-    from swap.video import expand_inputs
     videos = expand_inputs(videos)          # a folder of videos: each of them (a folder of images: one clip)
-    if rule not in RULES:
-        raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
-    if heatmaps < 0:
-        raise InputError("--heatmaps must be >= 0")
+    check_options(frames, rule, batch_size, heatmaps)
     for v in videos:
         probe(v)                                # every input is a readable video before work starts
     from .model import Detector
     from .score import score_video
 
-    det = Detector(detector_dir)
+    det = Detector(detector_dir, device=device)
     results = []
     with _progress("score", no_progress) as bar:
         for v in videos:

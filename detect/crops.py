@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -46,8 +46,3 @@ def evenly_spaced(indices: Sequence[int], k: int) -> List[int]:
         return idx
     pos = np.linspace(0, len(idx) - 1, k).round().astype(int)
     return [idx[p] for p in sorted(set(pos.tolist()))]
-
-
-def landmark_box(points: np.ndarray) -> Tuple[float, float, float, float]:
-    pts = np.asarray(points)
-    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))

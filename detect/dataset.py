@@ -22,10 +22,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from swap import alignments as A
-from swap.convert import default_labels_dir
+from provenance.fsutil import atomic_write_bytes, load_versioned_json
 from swap.errors import InputError
 from swap.lock import folder_lock
-from swap.video import VIDEO_EXTS, atomic_write_bytes, expand_inputs, iter_frames, probe, reencode, write_image_atomic
+from swap.labels import Labels, find_labels, read_labels
+from swap.video import VIDEO_EXTS, expand_inputs, iter_frames, probe, reencode, write_image_atomic
 
 from .crops import CROP_SCALE, CROP_SIZE, crop_face, evenly_spaced
 from .faces import track_faces
@@ -45,6 +46,17 @@ class DatasetSettings:
     seed: int = 0                       # changes the (deterministic) group order of the split
     detector: str = "hog"
     crf: Optional[int] = None           # re-encode each video with H.264 at this CRF first (FF++'s c23 / c40)
+
+    @staticmethod
+    def parse_split(text: str) -> Tuple[float, float, float]:
+        """"0.7,0.15,0.15" -> (0.7, 0.15, 0.15) (train, val, test fractions)."""
+        try:
+            parts = tuple(float(x) for x in text.split(","))
+        except ValueError:
+            raise InputError(f"--split takes three comma-separated fractions (train,val,test), got {text!r}") from None
+        if len(parts) != 3:
+            raise InputError(f"--split takes three comma-separated fractions (train,val,test), got {text!r}")
+        return parts
 
     def key(self) -> dict:
         """Settings that change the crops of a video (a resume must match them)."""
@@ -78,15 +90,15 @@ class VideoEntry:
     method: Optional[str] = None        # fakes: how they were made (from convert's labels), for per-method metrics
 
 
-def manipulation(labels: Optional[dict]) -> str:
+def manipulation(labels: Optional[Labels]) -> str:
     """A fake's method name: the swap model's architecture, hash prefix and direction from convert's labels
     (e.g. "veriswap original 0beaae00 a2b"), so `eval` can report each manipulation apart, as
     DeepfakeBench reports FF++'s four; "unlabelled" for a fake without labels (another tool's)."""
     if labels is None:
         return "unlabelled"
-    model = labels.get("model") or {}
+    model = labels.model or {}
     sha = str(model.get("sha256") or "").split(":")[-1][:8]
-    return " ".join(x for x in ("veriswap", model.get("architecture"), sha, labels.get("direction")) if x)
+    return " ".join(x for x in ("veriswap", model.get("architecture"), sha, labels.direction) if x)
 
 
 @dataclass
@@ -127,21 +139,6 @@ def _video_id(path: Path) -> str:
     return f"{stem}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
 
 
-def find_labels(video: Path) -> Optional[Path]:
-    p = default_labels_dir(video) / "labels.json"
-    return p if p.is_file() else None
-
-
-def read_labels(path: Path) -> dict:
-    try:
-        d = json.loads(Path(path).read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise InputError(f"not a labels file (bad JSON): {path}") from None
-    if not isinstance(d, dict) or d.get("format") != "veriswap-labels" or not isinstance(d.get("frames"), list):
-        raise InputError(f"not a veriswap labels file: {path}")
-    return d
-
-
 def _expand(paths: Sequence[Path], what: str) -> List[Path]:
     out = []
     for p in expand_inputs(paths):
@@ -151,10 +148,10 @@ def _expand(paths: Sequence[Path], what: str) -> List[Path]:
     return out
 
 
-def plan_videos(real: Sequence[Path], fake: Sequence[Path]) -> List[Tuple[VideoEntry, Optional[dict]]]:
+def plan_videos(real: Sequence[Path], fake: Sequence[Path]) -> List[Tuple[VideoEntry, Optional[Labels]]]:
     """Video entries (without split) and, for convert outputs, their labels. Validates everything
     before any work starts."""
-    plans: List[Tuple[VideoEntry, Optional[dict]]] = []
+    plans: List[Tuple[VideoEntry, Optional[Labels]]] = []
     seen: Dict[str, str] = {}
     for label, paths, what in ((0, real, "real"), (1, fake, "fake")):
         for p in _expand(paths, what):
@@ -167,7 +164,7 @@ def plan_videos(real: Sequence[Path], fake: Sequence[Path]) -> List[Tuple[VideoE
             lp = find_labels(p) if label == 1 else None
             if lp is not None:
                 labels, kind = read_labels(lp), "labels"
-                src = labels.get("source")
+                src = labels.source
                 if src:
                     group = str(Path(src).resolve()) if Path(src).exists() else str(src)
             plans.append((VideoEntry(_video_id(p), rp, label, kind, group, info.frames,
@@ -225,18 +222,18 @@ def _round_pts(pts: Optional[np.ndarray]) -> Optional[List[List[float]]]:
     return None if pts is None else np.round(pts, 1).tolist()
 
 
-def _samples_of_labelled(root: Path, v: VideoEntry, src: Path, labels: dict,
+def _samples_of_labelled(root: Path, v: VideoEntry, src: Path, labels: Labels,
                          s: DatasetSettings) -> Tuple[List[Sample], int]:
-    frames = {int(f["index"]): f for f in labels["frames"] if f.get("swapped") and f.get("faces")}
+    frames = {f.index: f for f in labels.frames if f.swapped and f.faces}
     pick = evenly_spaced(sorted(frames), s.frames)
     out: List[Sample] = []
     for fr in iter_frames(src, select=set(pick).__contains__):
-        for k, face in enumerate(frames[fr.index]["faces"]):
-            pts = np.asarray(face["landmarks"], np.float64) if face.get("landmarks") else None
-            c = crop_face(fr.rgb, face["box"], pts, s.scale, s.size)
+        for k, face in enumerate(frames[fr.index].faces):
+            pts = np.asarray(face.landmarks, np.float64) if face.landmarks else None
+            c = crop_face(fr.rgb, face.box, pts, s.scale, s.size)
             rel = _crop_rel(v.id, fr.index, k)
             write_image_atomic(root / rel, c.rgb, fsync=False)
-            out.append(Sample(rel, v.id, fr.index, k, int(face.get("track", k)), 1, landmarks=_round_pts(c.landmarks)))
+            out.append(Sample(rel, v.id, fr.index, k, k if face.track is None else int(face.track), 1, landmarks=_round_pts(c.landmarks)))
     return out, len(pick)
 
 
@@ -254,7 +251,7 @@ def _samples_of_detected(root: Path, v: VideoEntry, src: Path, s: DatasetSetting
     return out, n
 
 
-def _process_video(root: Path, v: VideoEntry, labels: Optional[dict], s: DatasetSettings) -> dict:
+def _process_video(root: Path, v: VideoEntry, labels: Optional[Labels], s: DatasetSettings) -> dict:
     part = root / PARTS / f"{v.id}.json"
     lp = find_labels(Path(v.path)) if labels is not None else None
     fp = _fingerprint(Path(v.path), lp)
@@ -359,14 +356,7 @@ def load(root: Path) -> Dataset:
     path = root / "dataset.json" if root.is_dir() else root
     if not path.is_file():
         raise InputError(f"not a dataset folder (no dataset.json): {root}")
-    try:
-        d = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"dataset.json is not valid JSON: {path}") from None
-    if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise InputError(f"not a veriswap detect dataset: {path}")
-    if d.get("version") != VERSION:
-        raise InputError(f"dataset version {d.get('version')} not supported (this veriswap reads {VERSION})")
+    d = load_versioned_json(path, FORMAT, VERSION, "detect dataset")
     try:
         videos = {k: VideoEntry(**v) for k, v in d["videos"].items()}
         samples = [Sample(**x) for x in d["samples"]]

@@ -69,12 +69,14 @@ def per_method(samples: List[D.Sample], probs: np.ndarray, vs: Dict[str, dict],
 
 def evaluate(dataset_dir: Path, detector_dir: Path, split: str = "test", batch_size: int = 32,
              detector: Optional[Detector] = None,
-             progress: Optional[Callable[[int, int], None]] = None) -> EvalReport:
+             progress: Optional[Callable[[int, int], None]] = None, device: str = "cpu") -> EvalReport:
+    """Frame/video metrics of the detector on one split. `device` (cpu | cuda | auto) loads the detector
+    when none is given."""
     t0 = time.perf_counter()
     if split not in D.SPLITS:
         raise InputError(f"unknown split {split!r}; choose from {', '.join(D.SPLITS)}")
     ds = D.load(dataset_dir)
-    det = detector or Detector(detector_dir)
+    det = detector or Detector(detector_dir, device=device)
     samples = ds.split(split)
     if not samples:
         raise InputError(f"the dataset has no {split} samples")

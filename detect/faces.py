@@ -13,7 +13,7 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from swap.tracking import FaceTracker
+from swap.faces.tracking import FaceTracker
 from swap.video import Frame, iter_frames
 
 MAX_GAP = 5

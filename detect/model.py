@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from swap.errors import InputError
-from swap.video import atomic_write_bytes
+from provenance.fsutil import atomic_write_bytes, load_versioned_json
+from swap.device import resolve_device
 
 FORMAT = "veriswap-detector"
 VERSION = 1
@@ -51,14 +52,7 @@ class DetectorConfig:
             raise InputError(f"no such detector folder: {folder}")
         if not p.is_file():
             raise InputError(f"not a detector folder (no config.json): {folder}")
-        try:
-            d = json.loads(p.read_bytes())
-        except (ValueError, UnicodeDecodeError):
-            raise InputError(f"detector config.json is not valid JSON: {p}") from None
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise InputError(f"not a veriswap detector config: {p}")
-        if d.get("version") != VERSION:
-            raise InputError(f"detector version {d.get('version')} not supported (this veriswap reads {VERSION})")
+        d = load_versioned_json(p, FORMAT, VERSION, "detector config")
         try:
             return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         except TypeError:
@@ -145,16 +139,15 @@ class Detector:
     """A trained detector loaded from its folder; `predict` gives P(fake) per crop, batched."""
 
     def __init__(self, folder: Path, device: str = "cpu"):
+        """`device`: cpu | cuda | cuda:N | auto (as train and convert take it)."""
         self.folder = Path(folder)
         self.config = DetectorConfig.load(self.folder)
         wp = self.folder / "model.safetensors"
         if not wp.is_file():
             raise InputError(f"detector folder has no model.safetensors: {folder}")
-        import torch
-
         self.model = create_model(self.config.arch)
         load_weights(self.model, wp, strict_head=True)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model.to(self.device).eval()
 
     @property

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
-from swap.video import atomic_write_bytes, write_image_atomic
+from provenance.fsutil import atomic_write_bytes
+from swap.video import write_image_atomic
 
 from .explain import overlay
 from .score import VideoScore

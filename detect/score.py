@@ -14,11 +14,11 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from swap.errors import InputError
+from swap.labels import find_labels, read_labels
 from swap.video import probe
 
 from .aggregate import DEFAULT_RULE, RULES, aggregate
 from .crops import crop_face, evenly_spaced
-from .dataset import find_labels, read_labels
 from .faces import track_faces
 from .model import Detector
 from .truth import GroundTruth, compare
@@ -95,6 +95,27 @@ class VideoScore:
         return d
 
 
+def _ground_truth(video: Path, timeline: List["FrameScore"], threshold: float,
+                  warnings: List[str]) -> Optional[GroundTruth]:
+    """The timeline against the labels `convert` wrote beside the video, if any (a damaged labels file
+    costs the comparison, not the verdict)."""
+    lp = find_labels(video)
+    if lp is None:
+        return None
+    try:
+        return compare(timeline, read_labels(lp), threshold, str(lp))
+    except InputError as e:
+        warnings.append(f"labels not used: {e}")
+        return None
+
+
+def check_options(frames: int = 32, rule: str = DEFAULT_RULE, batch_size: int = 32, heatmaps: int = 0) -> None:
+    """The options of `score_video` (and `veriswap detect score`), checked before any work."""
+    RULES.lookup(rule)
+    if frames < 0 or batch_size < 1 or heatmaps < 0:
+        raise InputError("--frames and --heatmaps must be >= 0 and --batch-size >= 1")
+
+
 def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = DEFAULT_RULE,
                 batch_size: int = 32, min_track_share: float = 0.1,
                 progress: Optional[Callable[[int, int], None]] = None, heatmaps: int = 0,
@@ -103,10 +124,7 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
     track's that many most suspicious frames; `truth`: compare the timeline with the labels `convert`
     wrote beside the video, if there are any (detect.truth)."""
     t0 = time.perf_counter()
-    if rule not in RULES:
-        raise InputError(f"unknown aggregation rule {rule!r}; choose from {', '.join(RULES)}")
-    if frames < 0 or batch_size < 1 or heatmaps < 0:
-        raise InputError("--frames and --heatmaps must be >= 0 and --batch-size >= 1")
+    check_options(frames, rule, batch_size, heatmaps)
     video = Path(video)
     info = probe(video)
     pick = evenly_spaced(range(max(info.frames, 1)), frames)
@@ -170,12 +188,6 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
             warnings.append(f"no heatmaps: {e}")
         else:
             maps = [Heatmap(tid, fi, t, p, c.rgb, c.matrix, cam) for (tid, p, fi, t, c), cam in zip(picked, cams)]
-    gt = None
-    lp = find_labels(video) if truth else None
-    if lp is not None:
-        try:
-            gt = compare(timeline, read_labels(lp), detector.threshold, str(lp))
-        except InputError as e:     # a damaged labels file costs the comparison, not the verdict
-            warnings.append(f"labels not used: {e}")
+    gt = _ground_truth(video, timeline, detector.threshold, warnings) if truth else None
     return VideoScore(str(video), info.frames, len(timeline), info.fps, rule, detector.threshold, round(score, 6),
                       score >= detector.threshold, tracks, timeline, time.perf_counter() - t0, warnings, maps, gt)

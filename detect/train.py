@@ -28,7 +28,7 @@ import numpy as np
 from swap.device import resolve_device
 from swap.errors import InputError
 from swap.lock import folder_lock
-from swap.video import atomic_write_bytes
+from provenance.fsutil import atomic_write_bytes
 
 from . import dataset as D
 from . import metrics as M
@@ -55,6 +55,11 @@ class TrainSettings:
     steps_per_epoch: Optional[int] = None   # cap (for quick runs); default: one pass over the data
     device: str = "auto"
     overwrite: bool = False
+
+    def check(self) -> None:
+        """Ranges (InputError naming the options), before any work."""
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
 
     def resume_key(self, dataset_id: str) -> dict:
         d = {k: getattr(self, k) for k in ("arch", "batch_size", "lr", "weight_decay", "input_size", "sbi",
@@ -167,15 +172,9 @@ def train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSetting
         return _train_detector(dataset_dir, out, settings, progress)
 
 
-def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettings],
-                    progress: Optional[Callable[[int, int, int, float], None]]) -> TrainSummary:
-    t0 = time.perf_counter()
-    s = settings or TrainSettings()
-    if s.epochs < 1 or s.batch_size < 1 or s.lr <= 0:
-        raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
-    ds = D.load(dataset_dir)
+def _splits(ds, s: "TrainSettings", dataset_dir: Path, summary: "TrainSummary"):
+    """The train and val samples (val = train, with a warning, when the dataset has none)."""
     train_s, val_s = ds.split("train"), ds.split("val")
-    summary = TrainSummary(out=str(out))
     if not train_s:
         raise InputError(f"the dataset has no train split samples: {dataset_dir}")
     n_fake = sum(x.label for x in train_s)
@@ -186,24 +185,114 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
     if not val_s:
         summary.warnings.append("no val split: the threshold is calibrated on the train split (optimistic)")
         val_s = train_s
-    import torch
-    from torch.utils.data import DataLoader
+    return train_s, val_s
 
-    device = resolve_device(s.device)
+
+def _model(s: "TrainSettings", device):
+    """The timm model on `device` (from --weights if given): (model, what was loaded, input size, mean, std)."""
+    import torch
+
     torch.manual_seed(s.seed)
     model = create_model(s.arch)
-    init_info = None
-    if s.weights:
-        init_info = load_weights(model, Path(s.weights))
+    init_info = load_weights(model, Path(s.weights)) if s.weights else None
     size = s.input_size or default_input_size(model)
     if not 32 <= size <= 1024:
         raise InputError(f"--input-size must be between 32 and 1024, got {size}")
-    s.input_size = size
     mean, std = normalization(model)
     model.to(device)
     if device.type == "cpu":
         torch.set_num_threads(max(1, os.cpu_count() or 1))
+    return model, init_info, size, mean, std
 
+
+def _resume(out: Path, s: "TrainSettings", key: dict, model, opt, sched, summary: "TrainSummary"):
+    """An earlier run's state with the same settings: (history, step losses, best, first epoch to run)."""
+    import torch
+
+    state_path = out / STATE
+    best = {"epoch": -1, "auc": None, "loss": math.inf, "threshold": 0.5, "eer_threshold": None, "val": None}
+    if state_path.is_file() and not s.overwrite:
+        try:
+            st = torch.load(str(state_path), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - a damaged state is a bad input, not a crash
+            raise InputError(f"training state is unreadable: {state_path} (use --overwrite to start again)") from None
+        old = json.loads(st["key"])
+        if old != key:
+            diff = sorted(k for k in key if old.get(k) != key[k])
+            raise InputError(f"{out} holds a training run with other settings ({', '.join(diff)}); "
+                             "use another folder or --overwrite")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        summary.epochs_resumed = int(st["epoch"]) + 1
+        return json.loads(st["history"]), json.loads(st["steps"]), json.loads(st["best"]), summary.epochs_resumed
+    if s.overwrite:
+        for name in (STATE, "model.safetensors", "config.json", "metrics.json", "loss.csv"):
+            (out / name).unlink(missing_ok=True)
+    return [], [], best, 0
+
+
+def _train_epoch(model, loader, opt, sched, loss_fn, device, steps: int, epoch: int, step_losses: List[list],
+                 progress: Optional[Callable[[int, int, int, float], None]]) -> List[float]:
+    model.train()
+    losses = []
+    for i, (x, y) in enumerate(loader):
+        if i >= steps:
+            break
+        logit = model(x.to(device)).float().view(-1)
+        loss = loss_fn(logit, y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.item()))
+        step_losses.append([epoch, len(step_losses), round(losses[-1], 6)])
+        if progress:
+            progress(epoch, i + 1, steps, losses[-1])
+    return losses
+
+
+def _is_better(best: dict, vauc: Optional[float], vloss: float) -> bool:
+    return best["epoch"] < 0 or (vauc is not None and (best["auc"] is None or vauc > best["auc"] + 1e-9)) or \
+        (vauc is not None and best["auc"] is not None and abs(vauc - best["auc"]) <= 1e-9 and vloss < best["loss"])
+
+
+def _save_epoch(out: Path, s: "TrainSettings", ds, epoch: int, size: int, mean, std, best: dict, history: List[dict],
+                step_losses: List[list], counts: tuple, init_info, state: dict) -> None:
+    """config.json, metrics.json, loss.csv and the resumable state after an epoch."""
+    cfg = DetectorConfig(arch=s.arch, input_size=size, mean=[float(v) for v in mean], std=[float(v) for v in std],
+                         threshold=float(best["threshold"]),
+                         threshold_method="balanced_accuracy" if best["auc"] is not None else "default",
+                         eer_threshold=best["eer_threshold"], crop_scale=float(ds.settings.get("scale", 1.3)),
+                         crop_size=int(ds.settings.get("size", 256)), sbi=s.sbi, weights_init=s.weights,
+                         epochs=epoch + 1, best_epoch=int(best["epoch"]))
+    cfg.save(out)
+    metrics = {"history": history, "best_epoch": best["epoch"], "val": best["val"],
+               "train_samples": counts[0], "val_samples": counts[1], "settings": asdict(s),
+               "weights_init": s.weights, "weights_loaded": init_info}
+    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2).encode())
+    csv = "epoch,step,loss\n" + "".join(f"{e},{k},{v}\n" for e, k, v in step_losses)
+    atomic_write_bytes(out / "loss.csv", csv.encode(), fsync=False)
+    atomic_write_bytes(out / STATE, _torch_bytes({
+        "key": json.dumps(state["key"]), "epoch": epoch, "model": state["model"].state_dict(),
+        "optimizer": state["opt"].state_dict(), "scheduler": state["sched"].state_dict(),
+        "history": json.dumps(history), "steps": json.dumps(step_losses), "best": json.dumps(best)}))
+
+
+def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettings],
+                    progress: Optional[Callable[[int, int, int, float], None]]) -> TrainSummary:
+    t0 = time.perf_counter()
+    s = settings or TrainSettings()
+    s.check()
+    ds = D.load(dataset_dir)
+    summary = TrainSummary(out=str(out))
+    train_s, val_s = _splits(ds, s, dataset_dir, summary)
+    import torch
+    from torch.utils.data import DataLoader
+
+    device = resolve_device(s.device)
+    model, init_info, size, mean, std = _model(s, device)
+    s.input_size = size
     out = Path(out)
     key = s.resume_key(dataset_id(ds))
     train_set = CropSet(ds.root, train_s, size, mean, std, True, s.sbi, s.augment)
@@ -218,31 +307,7 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
     # resumed with a larger --epochs continues exactly where an uninterrupted one would be
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warm) * 0.8 ** (i // max(steps, 1)))
-
-    state_path = out / STATE
-    history: List[dict] = []
-    step_losses: List[list] = []
-    best = {"epoch": -1, "auc": None, "loss": math.inf, "threshold": 0.5, "eer_threshold": None, "val": None}
-    start = 0
-    if state_path.is_file() and not s.overwrite:
-        try:
-            st = torch.load(str(state_path), map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - a damaged state is a bad input, not a crash
-            raise InputError(f"training state is unreadable: {state_path} (use --overwrite to start again)") from None
-        old = json.loads(st["key"])
-        if old != key:
-            diff = sorted(k for k in key if old.get(k) != key[k])
-            raise InputError(f"{out} holds a training run with other settings ({', '.join(diff)}); "
-                             "use another folder or --overwrite")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
-        history, step_losses, best = json.loads(st["history"]), json.loads(st["steps"]), json.loads(st["best"])
-        start = int(st["epoch"]) + 1
-        summary.epochs_resumed = start
-    elif s.overwrite:
-        for name in (STATE, "model.safetensors", "config.json", "metrics.json", "loss.csv"):
-            (out / name).unlink(missing_ok=True)
+    history, step_losses, best, start = _resume(out, s, key, model, opt, sched, summary)
 
     summary.train_samples, summary.val_samples = len(train_set), len(val_set)
     val_loader = DataLoader(val_set, batch_size=max(bs, 64), shuffle=False, num_workers=0)
@@ -254,52 +319,20 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
         loader = DataLoader(train_set, batch_size=bs, shuffle=True, drop_last=True, generator=g,
                             num_workers=s.workers, worker_init_fn=_worker_init if s.workers else None,
                             persistent_workers=False)
-        model.train()
-        losses = []
-        for i, (x, y) in enumerate(loader):
-            if i >= steps:
-                break
-            logit = model(x.to(device)).float().view(-1)
-            loss = loss_fn(logit, y.to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.item()))
-            step_losses.append([epoch, len(step_losses), round(losses[-1], 6)])
-            if progress:
-                progress(epoch, i + 1, steps, losses[-1])
+        losses = _train_epoch(model, loader, opt, sched, loss_fn, device, steps, epoch, step_losses, progress)
         p, y, vloss = _predict(model, val_loader, device)
         vauc = M.auc(y, p)
-        rec = {"epoch": epoch, "train_loss": round(float(np.mean(losses)), 6) if losses else None,
-               "val_loss": round(vloss, 6), "val_auc": None if vauc is None else round(vauc, 6),
-               "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - te, 2)}
-        history.append(rec)
-        better = best["epoch"] < 0 or (vauc is not None and (best["auc"] is None or vauc > best["auc"] + 1e-9)) or \
-            (vauc is not None and best["auc"] is not None and abs(vauc - best["auc"]) <= 1e-9 and vloss < best["loss"])
-        if better:
+        history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 6) if losses else None,
+                        "val_loss": round(vloss, 6), "val_auc": None if vauc is None else round(vauc, 6),
+                        "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - te, 2)})
+        if _is_better(best, vauc, vloss):
             thr, bacc = M.best_threshold(y, p)
             _, et = M.eer(y, p)
             best = {"epoch": epoch, "auc": vauc, "loss": vloss, "threshold": thr, "eer_threshold": et,
                     "val": M.compute(y, p, thr).to_dict()}
             save_weights(model, out / "model.safetensors")
-        cfg = DetectorConfig(arch=s.arch, input_size=size, mean=[float(v) for v in mean], std=[float(v) for v in std],
-                             threshold=float(best["threshold"]),
-                             threshold_method="balanced_accuracy" if best["auc"] is not None else "default",
-                             eer_threshold=best["eer_threshold"], crop_scale=float(ds.settings.get("scale", 1.3)),
-                             crop_size=int(ds.settings.get("size", 256)), sbi=s.sbi, weights_init=s.weights,
-                             epochs=epoch + 1, best_epoch=int(best["epoch"]))
-        cfg.save(out)
-        metrics = {"history": history, "best_epoch": best["epoch"], "val": best["val"],
-                   "train_samples": len(train_set), "val_samples": len(val_set), "settings": asdict(s),
-                   "weights_init": s.weights, "weights_loaded": init_info}
-        atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2).encode())
-        csv = "epoch,step,loss\n" + "".join(f"{e},{k},{v}\n" for e, k, v in step_losses)
-        atomic_write_bytes(out / "loss.csv", csv.encode(), fsync=False)
-        atomic_write_bytes(state_path, _torch_bytes({
-            "key": json.dumps(key), "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "history": json.dumps(history), "steps": json.dumps(step_losses),
-            "best": json.dumps(best)}))
+        _save_epoch(out, s, ds, epoch, size, mean, std, best, history, step_losses, (len(train_set), len(val_set)),
+                    init_info, {"key": key, "model": model, "opt": opt, "sched": sched})
         summary.epochs_run += 1
     summary.history = history
     summary.best_epoch = int(best["epoch"])

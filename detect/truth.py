@@ -7,9 +7,9 @@ and the flagged frames (probability >= threshold) against the swapped ones (prec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
-from swap.convert import format_frame_ranges
+from swap.labels import Labels, as_labels, format_frame_ranges
 
 from . import metrics as M
 
@@ -27,12 +27,13 @@ class GroundTruth:
     iou: Optional[float]            # |flagged & swapped| / |flagged | swapped| (None: both empty)
 
 
-def swapped_indices(labels: dict) -> List[int]:
-    return [int(f["index"]) for f in labels.get("frames", []) if f.get("swapped")]
+def swapped_indices(labels: Union[Labels, Dict]) -> List[int]:
+    return as_labels(labels).swapped_indices()
 
 
-def compare(timeline: Sequence, labels: dict, threshold: float, labels_path: str) -> GroundTruth:
-    """`timeline`: FrameScore-like items (index, prob or None for a frame without a face)."""
+def compare(timeline: Sequence, labels: Union[Labels, Dict], threshold: float, labels_path: str) -> GroundTruth:
+    """`timeline`: FrameScore-like items (index, prob or None for a frame without a face); `labels`: the
+    labelled-swap record (swap.labels; a plain dict of its JSON is read as one)."""
     swapped = set(swapped_indices(labels))
     scored = [(fr.index in swapped, float(fr.prob)) for fr in timeline if fr.prob is not None]
     y = [int(s) for s, _ in scored]

@@ -4,4 +4,4 @@ from importlib import metadata as _metadata
 try:
     __version__ = _metadata.version("veriswap")
 except _metadata.PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.1.0"
+    __version__ = "0+unknown"

@@ -1,11 +1,25 @@
-"""Errors the CLI turns into one line and an exit code (the root CLI reads `exit_code`)."""
+"""The one error root of veriswap and its typed subclasses.
+
+The root CLI (`veriswap.cli.main`) turns any `VeriswapError` into a one-line message and exits with the
+error's `exit_code` (DESIGN.md: 2 = bad input or usage); anything else is a bug and keeps its traceback
+under `--debug`. This module sits in provenance/ because provenance is the bottom layer: swap, detect and
+veriswap all import it, it imports none of them.
+"""
 from __future__ import annotations
 
 
-class ProvenanceError(Exception):
-    """Unusable input (missing/garbled file, wrong passphrase, unsupported format): exit 2."""
+class VeriswapError(Exception):
+    """A failure the user can act on. `exit_code` follows DESIGN.md: 2 = bad input/usage."""
 
     exit_code = 2
+
+
+class InputError(VeriswapError):
+    """Unusable input: missing/unreadable file, not a video, zero faces, foreign checkpoint, a bad setting..."""
+
+
+class ProvenanceError(VeriswapError):
+    """Unusable input (missing/garbled file, wrong passphrase, unsupported format): exit 2."""
 
 
 class KeyFileError(ProvenanceError):

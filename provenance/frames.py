@@ -37,10 +37,6 @@ class FrameHash:
     def time(self) -> Optional[float]:
         return None if self.pts is None else float(self.pts * self.time_base)
 
-    @property
-    def exact_time(self) -> Optional[Fraction]:
-        return None if self.pts is None else self.pts * self.time_base
-
 
 def open_video(path: Path):
     """Open a container for demuxing; ProvenanceError for a missing file or a folder."""

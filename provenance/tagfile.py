@@ -12,6 +12,9 @@ Ed25519 mode: s_g = Sign("veriswap-tags/1 group" || H || g (u64) || c_last of gr
 End: MAC/Sign("veriswap-tags/1 end" || H || n (u64) || c_(n-1)), so a cut or padded tag file fails.
 An entry is authentic when its chain link holds and its tag (or its group's signature) verifies; a
 broken entry is thus located to itself (HMAC) or to its group (Ed25519).
+
+Long module: the writer and the strict parser of one hostile-input format stay side by side, so every
+field's spelling and check can be read against each other (`read_entries`, long too, is that one parser).
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from .align import WINDOW, align
+from .tagmatch import WINDOW, align
 from .errors import KeyFileError, ProvenanceError, TagFormatError
 from .frames import DEFAULT_WORKERS, iter_frame_hashes, open_video, stream_params
 from .fsutil import atomic_open

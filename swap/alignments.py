@@ -9,6 +9,9 @@ Also writes the faces folder's `faces.json` (crop-pixel landmarks), which `train
 
 `load` reads a whole file into objects (convert, detect). Extract writes and re-reads the file as a
 stream (`AlignmentsStore`): a long video has hundreds of MB of records, which it never holds at once.
+
+Long module: one file format, read whole and streamed, and the faces.json index share one JSON spelling
+(`_dumps`); split, that spelling would live in several modules.
 """
 from __future__ import annotations
 
@@ -16,15 +19,16 @@ import json
 import os
 import re
 import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from provenance.fsutil import atomic_open as _atomic_file
+from provenance.fsutil import atomic_write_bytes, load_versioned_json
+
 from .errors import InputError
-from .video import atomic_write_bytes
 
 FORMAT = "veriswap-alignments"
 VERSION = 1
@@ -122,14 +126,7 @@ def load(path: Path) -> Alignments:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such alignments file: {path}")
-    try:
-        d = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"not an alignments file (bad JSON): {path}") from None
-    if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise InputError(f"not a veriswap alignments file: {path}")
-    if d.get("version") != VERSION:
-        raise InputError(f"alignments version {d.get('version')} not supported (this veriswap reads {VERSION}): {path}")
+    d = load_versioned_json(path, FORMAT, VERSION, "alignments file")
     try:
         sources = {k: SourceRecord.from_json(v) for k, v in d["sources"].items()}
         return Alignments(d["settings"], sources, d.get("created_by", ""))
@@ -158,25 +155,6 @@ def _dumps(v) -> str:
     """The one JSON spelling of both files: compact, ASCII. Pieces joined with "," and ":" give the
     same bytes as json.dumps of the whole document (the encoder is compositional)."""
     return json.dumps(v, separators=(",", ":"))
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """`video.atomic_write_bytes` for a file written piece by piece: a temp file beside it, fsync,
-    os.replace; on any error the temp file goes and the old file stays."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 _WS = re.compile(r"[ \t\n\r]*")

@@ -1,11 +1,4 @@
-"""Errors that the CLI turns into a one-line message and an exit code (no traceback)."""
+"""The errors swap raises: the one root lives in `provenance.errors` (the bottom layer); re-exported here."""
+from provenance.errors import InputError, VeriswapError
 
-
-class VeriswapError(Exception):
-    """A failure the user can act on. `exit_code` follows DESIGN.md: 2 = bad input/usage."""
-
-    exit_code = 2
-
-
-class InputError(VeriswapError):
-    """Unusable input: missing/unreadable file, not a video, zero faces, foreign checkpoint..."""
+__all__ = ["InputError", "VeriswapError"]

@@ -6,7 +6,6 @@ Readers stream: one decoded frame in memory at a time.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Callable, Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np
+
+from provenance.fsutil import atomic_write_bytes, new_temp, remove_stale_temps
 
 from .errors import InputError
 
@@ -76,27 +77,6 @@ def write_image_atomic(path: Path, rgb: np.ndarray, fsync: bool = True) -> None:
     if not ok:
         raise InputError(f"cannot encode image: {path}")
     atomic_write_bytes(path, buf.tobytes(), fsync=fsync)
-
-
-def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace (never half-written).
-
-    fsync=False still never leaves a half-written file after a crash of the process (only after
-    a power loss); extract uses it for the many small face crops."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _open(path: Path):
@@ -196,9 +176,7 @@ class VideoWriter:
                  pix_fmt: str = "yuv420p"):
         self.out = Path(out)
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.out.stem}.", suffix=self.out.suffix or ".mp4",
-                                         dir=self.out.parent)
-        os.close(fd)
+        self._tmp = new_temp(self.out.parent, f".{self.out.stem}.", self.out.suffix or ".mp4")
         self._c = av.open(self._tmp, mode="w", format="mp4")
         rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         self._rate = rate
@@ -277,13 +255,6 @@ def reencode(src: Path, dst: Path, crf: int) -> int:
     return n
 
 
-def remove_stale_temps(folder: Path) -> None:
-    """Delete the temp files (`.NAME.xxxx.tmp`, see atomic_write_bytes) a killed writer left in `folder`.
-    Only while the folder is held (swap.lock): no other writer can be mid-write then."""
-    for t in Path(folder).glob(".*.tmp"):
-        t.unlink(missing_ok=True)
-
-
 def expand_inputs(inputs: Sequence[Path]) -> List[Path]:
     """Videos and images as given; a folder of videos expands to its videos, a folder of images
     stays one source (an image sequence)."""
@@ -302,3 +273,16 @@ def expand_inputs(inputs: Sequence[Path]) -> List[Path]:
         else:
             out.append(p)
     return out
+
+
+def existing_paths(paths: List[Path]) -> List[Path]:
+    """`paths` unchanged if they all exist; else one InputError naming the missing ones."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise InputError(f"no such file or folder: {', '.join(missing)}")
+    return paths
+
+
+__all__ = ["VIDEO_EXTS", "Frame", "VideoInfo", "VideoWriter", "atomic_write_bytes", "existing_paths", "expand_inputs",
+           "is_image", "iter_frames", "list_images", "probe", "read_image", "reencode", "remove_stale_temps",
+           "write_image_atomic"]

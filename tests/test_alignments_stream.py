@@ -15,7 +15,8 @@ import pytest
 
 from swap import alignments as A
 from swap.errors import InputError
-from swap.extract import ExtractSettings, _Merge
+from swap.extract.chunks import _Merge
+from swap.extract.settings import ExtractSettings
 
 SETTINGS = ExtractSettings()
 

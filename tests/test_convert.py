@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from swap import alignments as A
-from swap.color import COLOR_TRANSFERS, color_transfer
+from swap.convert.color import COLOR_TRANSFERS, color_transfer
 from swap.convert import ConvertSettings, convert
 from swap.errors import InputError
 from swap.extract import extract
 from swap.faces import FaceAnalyzer
-from swap.masks import hull_mask
+from swap.convert.masks import hull_mask
 from swap.samples import load_photo, make_face_video, two_face_frame
 from swap.video import iter_frames, probe
 
@@ -160,7 +160,7 @@ def test_seamless_clone_removes_the_seam_and_keeps_the_detail():
 
 
 def test_sharpen_lifts_the_swapped_faces_detail_only(setup, converted, tmp_path):
-    from swap.convert import sharpen
+    from swap.convert.pipeline import sharpen
 
     face = FaceAnalyzer().analyze(load_photo("astronaut"), size=128)[0].crop
     soft = cv2.GaussianBlur(face, (0, 0), 1.2)                     # like a decoder's smooth output
@@ -189,7 +189,7 @@ def test_sharpen_lifts_the_swapped_faces_detail_only(setup, converted, tmp_path)
 
 
 def test_frame_ranges_make_a_partial_fake_labelled_frame_by_frame(setup, converted, tmp_path):
-    from swap.convert import format_frame_ranges, parse_frame_ranges
+    from swap.labels import format_frame_ranges, parse_frame_ranges
     assert parse_frame_ranges("0-3, 9-,6") == [(0, 3), (9, None), (6, 6)] and parse_frame_ranges(None) is None
     assert format_frame_ranges([13, 2, 3, 4, 5, 12, 20]) == "2-5,12-13,20" and format_frame_ranges([]) == ""
     for bad in ("3-1", "a-b", "1--2", ""):
@@ -291,7 +291,7 @@ def test_interrupted_convert_resumes_at_the_first_unfinished_segment(setup, conv
     seen.clear()
     s = convert(setup["va"], setup["model"], out, setup["aln"], cfg(color="none"), progress=lambda d, t: seen.append(d))
     assert seen[0] == 1 and s.frames_resumed == 0
-    from swap.convert_parts import parts_folder
+    from swap.convert.parts import parts_folder
     from swap.lock import folder_lock
     with folder_lock(parts_folder(out), "veriswap convert"):     # another convert to the same output
         with pytest.raises(InputError, match="in use by veriswap convert"):
@@ -321,7 +321,7 @@ def test_batch_converts_each_video_skips_done_ones_and_reports_failures(setup, t
     r = subprocess.run(args[:-1] + ["--color", "lab", "--no-progress"], capture_output=True, text=True, timeout=300)
     assert "1 converted, 0 already done" in r.stdout                           # other settings: made again
     assert json.loads((out / "astronaut_a2b.labels" / "labels.json").read_text())["settings"]["color"] == "lab"
-    from swap.convert_batch import batch_outputs
+    from swap.convert.batch import batch_outputs
     (tmp_path / "other").mkdir()
     shutil.copy(setup["va"], tmp_path / "other" / "astronaut.mp4")
     with pytest.raises(InputError, match="would both be written to astronaut_a2b.mp4"):
@@ -329,7 +329,7 @@ def test_batch_converts_each_video_skips_done_ones_and_reports_failures(setup, t
     r = subprocess.run([VERISWAP, "convert", str(clips), "-m", str(setup["model"]), "-o", str(tmp_path / "x.mp4")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "-o must be a folder" in r.stderr
-    from swap.convert_batch import convert_many
+    from swap.convert.batch import convert_many
     from swap.lock import folder_lock
     with folder_lock(out, "veriswap convert (batch)"):             # a second batch into the same folder
         with pytest.raises(InputError, match="in use by veriswap convert"):

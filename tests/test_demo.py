@@ -21,7 +21,7 @@ from rich.console import Console
 from provenance.c2pa_verify import verify_file
 from provenance.tags import check_video
 from swap import alignments as A
-from swap.demo import PERSON_A, PERSON_B, DemoOptions, Step, run_demo
+from veriswap.demo import PERSON_A, PERSON_B, DemoOptions, Step, run_demo
 from swap.errors import InputError
 
 FRAMES = 20

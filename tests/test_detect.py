@@ -77,7 +77,7 @@ def det(ds, world):
 
 def _cli(*args: str):
     """Run the real console entry point in-process: (exit code, stdout, stderr) via capture."""
-    from swap.cli import main
+    from veriswap.cli import main
 
     with pytest.raises(SystemExit) as e:
         main(list(args))

@@ -29,7 +29,7 @@ def _root_main():
     try:
         from veriswap.cli import main
     except ImportError:
-        from swap.cli import main
+        from veriswap.cli import main
     return main
 
 

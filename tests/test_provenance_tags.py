@@ -297,7 +297,7 @@ def test_alignment_memory_is_bounded_by_the_window_not_the_length():
     import hashlib
     import tracemalloc
 
-    from provenance.align import align
+    from provenance.tagmatch import align
     from provenance.frames import FrameHash
     from provenance.tagfile import TagEntry
 

@@ -108,7 +108,7 @@ def folder(world, tmp_path):
 
 
 def cli(*args) -> int:
-    from swap.cli import main
+    from veriswap.cli import main
 
     with pytest.raises(SystemExit) as e:
         main([str(a) for a in args])
@@ -245,7 +245,7 @@ def test_apply_moves_exactly_the_rejected_out_of_training_and_restore_brings_the
 
 
 def test_an_interrupted_apply_ends_the_same_when_run_again(world, tmp_path, monkeypatch):
-    import swap.sort as S
+    import swap.sort.moves as S
 
     settings = SortSettings(by="blur", keep=4, reject_blur=10)
     whole = Path(shutil.copytree(world.faces, tmp_path / "whole"))

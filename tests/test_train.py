@@ -22,14 +22,14 @@ from train_fixtures import make_faces_dir  # noqa: E402
 
 from swap.errors import InputError  # noqa: E402
 from swap.models import create_model, load_model, swap_crop  # noqa: E402
-from swap.models import io as mio  # noqa: E402
+from swap.models import checkpoint as mio  # noqa: E402
 from swap.train import AugmentConfig, TrainConfig, Trainer, train  # noqa: E402
 from swap.train.augment import augment_batch, center_batch, lab_to_rgb, rgb_to_lab  # noqa: E402
 
 torch.set_num_threads(2)
 TINY = {"resolution": 64, "e_dims": 16, "ae_dims": 64, "d_dims": 16, "mask_dims": 8}
 ROOT = Path(__file__).resolve().parents[1]
-VERISWAP = str(Path(sys.executable).with_name("veriswap"))   # console script (python -m swap.cli double-imports cli)
+VERISWAP = str(Path(sys.executable).with_name("veriswap"))   # console script (the installed entry point)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_warp_to_landmarks_gives_the_input_the_other_faces_shape(faces):
 
 
 def test_cli_augmentation_flags_train_and_are_recorded(faces, tmp_path):
-    from swap.cli import main
+    from veriswap.cli import main
     md = tmp_path / "m"
     with pytest.raises(SystemExit) as e:
         main(["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(md), "--model", "hq",
@@ -328,7 +328,7 @@ KILL_CHILD = textwrap.dedent("""
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
     from test_train import tiny_cfg
-    from swap.models import io as mio
+    from swap.models import checkpoint as mio
     from swap.train import Trainer
     t = Trainer(tiny_cfg(({a!r}, {b!r}), {md!r}, iterations=10))
     t.train_step(); t.train_step(); t.save()
@@ -396,7 +396,7 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(faces, tmp_path):
     with pytest.raises(InputError, match="does not fit architecture"):
         load_model(other)
     # through the CLI: one line, exit code 2
-    from swap.cli import main
+    from veriswap.cli import main
     with pytest.raises(SystemExit) as e:
         main(["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(md), "-n", "3",
               "--no-progress"])
@@ -509,7 +509,7 @@ def test_a_new_model_starts_from_another_models_encoder_and_can_freeze_it(faces,
 
 def test_model_command_reports_the_folder_and_catches_damaged_or_nan_checkpoints(faces, tmp_path, capsys):
     from safetensors.torch import load_file
-    from swap.cli import main
+    from veriswap.cli import main
 
     def model_cli(*args):
         with pytest.raises(SystemExit) as e:
@@ -635,13 +635,13 @@ def test_auto_precision_stays_fp32_where_onednn_has_no_bf16_unit():
 
 
 def test_time_limit_and_cli_argument_errors(faces, tmp_path):
-    from swap.train_cli import parse_duration
+    from swap.train.cli import parse_duration
     assert parse_duration("10m") == 600 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
     with pytest.raises(InputError):
         parse_duration("ten minutes")
     s = train(tiny_cfg(faces, tmp_path / "t", time_limit=1.0))
     assert s["stopped_by"] == "time limit" and s["iteration"] >= 1 and s["seconds"] < 10
-    from swap.cli import main
+    from veriswap.cli import main
     for argv in (["train", "--faces-a", str(faces[0]), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x")],
                  ["train", "--faces-a", str(tmp_path / "nope"), "--faces-b", str(faces[1]), "-m", str(tmp_path / "x"),
                   "-n", "1"],

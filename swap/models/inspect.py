@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..errors import InputError
-from . import io as mio
+from . import checkpoint as mio
 
 
 @dataclass

@@ -11,26 +11,12 @@ spline so its landmarks sit where a similar face of the *other* identity has the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class AugmentConfig:
-    rotate: float = 10.0
-    zoom: float = 0.05
-    shift: float = 0.05
-    flip: float = 0.5
-    warp_sigma: float = 5.0 / 256
-    warp_points: int = 5
-    lightness: float = 0.30
-    ab: float = 0.08
-    coverage: float = 1.0
-    warp: bool = True                  # False: the input is the (affine-only) target
-    warp_to_landmarks: bool = False    # replace the random warp by a warp to the other identity's landmarks
+from .config import AugmentConfig
 
 
 # sRGB <-> CIE L*a*b (D65)

@@ -72,7 +72,7 @@ def region_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
 
 def face_yaws(fs: "FaceSet") -> np.ndarray:
     """Head yaw (degrees) of each face from its landmarks (swap.sort.head_pose; NaN where degenerate)."""
-    from ..sort import head_pose
+    from ..faces.pose import head_pose
 
     if fs.landmarks is None:
         return np.full(len(fs), np.nan)

@@ -1,23 +1,12 @@
 """Masked SSIM + L1 (and/or MSE) reconstruction loss with eye/mouth priority, plus the mask loss of `hq`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class LossConfig:
-    ssim: float = 1.0
-    l1: float = 1.0
-    mse: float = 0.0           # faceswap/DeepFaceLab pair SSIM with MSE; L1 is sharper on faces, so the default
-    mask: float = 1.0
-    eyes: float = 3.0
-    mouth: float = 2.0
-    background: float = 0.05   # weight outside the face hull (keeps the border learnable, mostly ignored)
-    window: int = 11
+from .config import LossConfig
 
 
 def _gauss(window: int, sigma: float, device, dtype) -> torch.Tensor:
