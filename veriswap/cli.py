@@ -1,8 +1,8 @@
 """The `veriswap` command: the root typer app, a thin layer over the library.
 
 It mounts the swap stages' commands (each stage's CLI module sits beside its library code, e.g.
-swap/extract/cli.py) in pipeline order, the demo, and the `detect` and `provenance` groups, all by plain
-imports: those modules import typer and nothing heavy at module level, so `veriswap --help` stays fast
+swap/extract/cli.py) in pipeline order, `check`, the demo, and the `detect` and `provenance` groups, all by
+plain imports: those modules import typer and nothing heavy at module level, so `veriswap --help` stays fast
 and the provenance commands run without torch. `main()` is the one place that turns errors into exit
 codes (DESIGN.md: 0 success, 1 a check failed, 2 bad input or usage as one line, unless --debug).
 """
