@@ -206,3 +206,20 @@ def test_the_checker_fails_on_each_kind_of_arrow(tmp_path):
                                     "swap/ok.py": '"""x\n\nLong module: one format.\n"""\n' + "x = 1\n" * 401})
     assert oversized(big) == [f"swap/big.py: 402 lines (> {MAX_LINES}; split it, or say why not in a "
                               "'Long module:' docstring line)"]
+
+
+# ---- the front door ----------------------------------------------------------------------------
+
+def test_import_veriswap_is_light_and_every_notebook_name_resolves():
+    import subprocess
+    import sys
+
+    code = ("import sys, veriswap, veriswap.cli; "
+            "bad = [m for m in ('torch', 'timm', 'cv2', 'av', 'dlib') if m in sys.modules]; "
+            "assert not bad, bad; print(veriswap.__version__)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr
+    import veriswap
+
+    for name in veriswap.__all__:
+        assert getattr(veriswap, name) is not None, name

@@ -11,6 +11,7 @@ videos, provenance/ signs and verifies). Names resolve on first use, so `import 
     vs.build_dataset(real=[...], fake=["out/a2b.mp4"], out_dir="ds"); vs.train_detector("ds", "det")
     vs.score_video("suspect.mp4", vs.Detector("det"))
     vs.verify_file("out/a2b.mp4", ["keys/root.pem"]); vs.check_video("cam.mp4", "cam.tags", key)
+    vs.check_file("suspect.mp4", vs.CheckOptions(trust_anchors=["root.pem"]))    # one verdict from all evidence
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ _API = {
     "sign_file": "provenance.c2pa_sign", "verify_file": "provenance.c2pa_verify",
     "tag_video": "provenance.tags", "check_video": "provenance.tags", "load_tag_key": "provenance.tags",
     "DemoOptions": "veriswap.demo", "run_demo": "veriswap.demo",
+    "CheckOptions": "veriswap.check", "check_file": "veriswap.check",
 }
 
 __all__ = ["__version__", *sorted(_API)]
@@ -52,6 +54,8 @@ def __getattr__(name: str):
         from provenance import c2pa_sign, c2pa_verify, keys, tags
         mod = {"provenance.keys": keys, "provenance.c2pa_sign": c2pa_sign, "provenance.c2pa_verify": c2pa_verify,
                "provenance.tags": tags}[where]
+    elif where == "veriswap.check":
+        from . import check as mod
     else:
         from . import demo as mod
     value = getattr(mod, name)
