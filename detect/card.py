@@ -434,7 +434,7 @@ def build_card(dataset_dir: Path, detector_dir: Path, detector=None, split: str 
         warnings.append(f"training dataset {tpath} not found: training data read from the eval dataset")
 
     train_v = [v for v in tds.videos.values() if v.split in ("train", "val")
-               and not (v.label == 1 and v.method in left_out)]
+               and not (v.label == 1 and (v.method in left_out or method_family(v.method) in left_out))]
     ev = [v for v in ds.videos.values() if v.samples and (split == "all" or v.split == split)]
     if split != "all" and split not in D.SPLITS:
         raise InputError(f"unknown split {split!r}; choose from {', '.join(D.SPLITS)}, all")

@@ -71,13 +71,18 @@ def dataset_command(
 def train_command(
     dataset_dir: Path = typer.Argument(..., help="Dataset folder from `veriswap detect dataset`."),
     out: Path = typer.Option(..., "-o", "--output", help="Detector folder (model.safetensors, config.json, metrics.json)."),
-    arch: str = typer.Option("efficientnet_b0", "--arch", help="timm architecture (random init unless --weights)."),
+    arch: str = typer.Option("efficientnet_b0", "--arch", help="timm architecture."),
     epochs: int = typer.Option(10, "--epochs", help="Total epochs (a re-run resumes up to this)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b"),
     lr: float = typer.Option(3e-4, "--lr"),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="Model input px (default: the architecture's)."),
     sbi: bool = typer.Option(False, "--sbi", help="Add self-blended images of the real faces as extra fakes."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Local weights file to start from (.safetensors or torch state dict)."),
+    pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from timm's pretrained weights "
+                                    "(Hugging Face hub, cached; works offline from the cache) or train from scratch."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local backbone weights to start from (.safetensors "
+                                           "preferred, or .pth), loaded by timm (pretrained_cfg_overlay)."),
+    leave_out_method: List[str] = typer.Option([], "--leave-out-method", help="Keep this method's fakes (a method "
+                                               "name or family: autoencoder, graphic) out of training (repeatable)."),
     augment: float = typer.Option(1.0, "--augment", help="Augmentation strength (0 = off)."),
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Cap the steps of an epoch."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
@@ -93,8 +98,10 @@ def train_command(
     from .train import TrainSettings, train_detector
 
     s = TrainSettings(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size, sbi=sbi,
-                      weights=str(weights) if weights else None, augment=augment, workers=workers, seed=seed,
+                      weights=str(weights) if weights else None, pretrained=pretrained or weights is not None,
+                      leave_out_methods=list(leave_out_method), augment=augment, workers=workers, seed=seed,
                       steps_per_epoch=steps_per_epoch, device=device, overwrite=overwrite)
+    s.check()
     with _progress("train", no_progress) as bar:
         task = bar.add_task("", total=None)
 
@@ -118,17 +125,36 @@ def eval_command(
     split: str = typer.Option("test", "--split", help="train | val | test."),
     batch_size: int = typer.Option(32, "--batch-size", "-b"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (as train)."),
+    leave_out_method: List[str] = typer.Option([], "--leave-out-method", help="A method (or family) the detector "
+                                               "was trained without: checked, and reported as cross-method."),
+    card: bool = typer.Option(True, "--card/--no-card", help="Write the model card (model_card.json, MODEL_CARD.md) "
+                              "into the detector folder: held-out results per method, identity and re-encoding."),
+    conditions: str = typer.Option("original,crf23,crf40,0.5x,crf40+0.5x", "--conditions",
+                                   help="Model card conditions (re-encodes of the held-out videos)."),
+    train_dataset: Optional[Path] = typer.Option(None, "--train-dataset", help="The dataset the detector was "
+                                                 "trained on (default: the one its config names)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Frame AUC, video AUC, EER, AP, ACC@0.5 and @threshold on a split."""
+    """Frame AUC, video AUC, EER, AP, ACC@0.5 and @threshold on a split; writes the model card."""
     from swap.video import existing_paths
 
     from .evaluate import evaluate
+    from .model import Detector
 
-    existing_paths([dataset_dir, detector_dir])
-    rep = evaluate(dataset_dir, detector_dir, split, batch_size, device=device)
+    existing_paths([dataset_dir, detector_dir] + ([train_dataset] if train_dataset else []))
+    det = Detector(detector_dir, device=device)
+    rep = evaluate(dataset_dir, detector_dir, split, batch_size, detector=det, leave_out=leave_out_method)
+    mc = None
+    if card:
+        from .card import build_card
+
+        mc = build_card(dataset_dir, detector_dir, detector=det, split=split, train_dataset=train_dataset,
+                        conditions=[c.strip() for c in conditions.split(",") if c.strip()], batch_size=batch_size)
+        mc.save(detector_dir)
     if as_json:
-        typer.echo(json.dumps(rep.to_dict(), indent=2))
+        d = rep.to_dict()
+        d["model_card"] = None if mc is None else str(Path(detector_dir) / "model_card.json")
+        typer.echo(json.dumps(d, indent=2))
         return
     _warn(rep.warnings)
     typer.echo(f"eval on {split}: {rep.frame['n']} faces ({rep.frame['n_fake']} fake), {rep.videos} videos, "
@@ -140,6 +166,10 @@ def eval_command(
         typer.echo("per method (its fakes vs all reals):   frame AUC  video AUC  fake videos")
         for name, m in rep.per_method.items():
             typer.echo(f"  {name:<36s} {_fmt(m['frame_auc'])}     {_fmt(m['video_auc'])}      {m['fake_videos']}")
+    if mc is not None:
+        _warn(mc.warnings)
+        typer.echo("\n".join(mc.key_lines()))
+        typer.echo(f"model card: {Path(detector_dir) / 'MODEL_CARD.md'}")
 
 
 @app.command("score")
@@ -158,7 +188,8 @@ def score_command(
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
-    """Judge videos: per-frame timeline, per-face-track scores, verdict. Exit 0 = all real, 1 = any fake."""
+    """Judge videos: per-frame timeline, per-face-track scores, verdict. FAKE / REAL only where the detector's
+    model card validates it (else UNCERTAIN with the reason). Exit 1 = any FAKE, else 0."""
     from swap.video import existing_paths, expand_inputs, probe
 
     from .score import check_options
@@ -171,7 +202,11 @@ def score_command(
     from .model import Detector
     from .score import score_video
 
+    from .card import ModelCard
+    from .verdict import decide
+
     det = Detector(detector_dir, device=device)
+    mc = ModelCard.load(detector_dir)
     results = []
     with _progress("score", no_progress) as bar:
         for v in videos:
@@ -179,18 +214,20 @@ def score_command(
             results.append(score_video(v, det, frames, rule, batch_size,
                                        progress=lambda d, t: bar.update(task, completed=d, total=t),
                                        heatmaps=heatmaps if report is not None else 0, truth=labels))
+    judged = [decide(r.score, r.threshold, mc, _input_family(r.path) if labels else None) for r in results]
     if report is not None:
         from .report import write_report
 
         write_report(results, report)
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        typer.echo(json.dumps([{**r.to_dict(), "judgement": j.to_dict()} for r, j in zip(results, judged)], indent=2))
     else:
-        for r in results:
+        for r, j in zip(results, judged):
             _warn(r.warnings)
             tr = ", ".join(f"track {t.track}: {t.score:.3f} ({t.frames} frames)" for t in r.tracks)
-            typer.echo(f"{r.verdict.upper():4s}  score {r.score:.3f}  (threshold {r.threshold:.3f}, rule {r.rule}, "
+            typer.echo(f"{j.label:9s}  score {r.score:.3f}  (threshold {r.threshold:.3f}, rule {r.rule}, "
                        f"{r.frames_sampled} frames, {r.seconds:.1f} s)  {r.path}\n      {tr}")
+            typer.echo(f"      {'why: ' + '; '.join(j.reasons) if j.reasons else 'validated: ' + '; '.join(j.basis)}")
             g = r.ground_truth
             if g is not None:
                 f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
@@ -199,5 +236,21 @@ def score_command(
                            f"{f(g.precision)}, recall {f(g.recall)}, IoU {f(g.iou)}")
         if report is not None:
             typer.echo(f"report: {report}")
-    if any(r.fake for r in results):
+        typer.echo("\n".join(mc.key_lines()) if mc is not None else
+                   "model card: none (run `veriswap detect eval` to measure this detector on held-out data)")
+    if any(j.label == "FAKE" for j in judged):
         raise typer.Exit(1)
+
+
+def _input_family(path: Path) -> Optional[str]:
+    """The manipulation family a video's own labels name (a veriswap output), else None (unknown)."""
+    from swap.labels import find_labels, read_labels
+
+    from .card import method_family
+    from .dataset import manipulation
+
+    try:
+        lp = find_labels(Path(path))
+        return method_family(manipulation(read_labels(lp))) if lp is not None else None
+    except Exception:  # noqa: BLE001 - damaged labels: the method is unknown, the verdict does not depend on them
+        return None

@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -67,16 +67,43 @@ def per_method(samples: List[D.Sample], probs: np.ndarray, vs: Dict[str, dict],
     return out
 
 
+def check_left_out(det: Detector, ds: "D.Dataset", leave_out: Sequence[str]) -> None:
+    """`--leave-out-method NAME`: NAME (a method or a family: autoencoder, graphic) must have fakes in the
+    eval dataset and must not have been trained on (the detector was trained with --leave-out-method NAME,
+    or on a dataset without it), so its per-method figures are a cross-method measurement."""
+    from .card import method_family
+
+    extra = det.config.extra or {}
+    left = set(extra.get("left_out_methods") or [])
+    here = {v.method or "unknown" for v in ds.videos.values() if v.label == 1}
+    tpath = extra.get("dataset")
+    trained: set = set()
+    if tpath and Path(tpath).exists():
+        tds = D.load(tpath)
+        trained = {v.method or "unknown" for v in tds.videos.values()
+                   if v.label == 1 and v.split in ("train", "val")}
+    for name in leave_out:
+        if not any(name in (m, method_family(m)) for m in here):
+            raise InputError(f"--leave-out-method {name!r}: no fakes of it in {ds.root} (methods: {', '.join(sorted(here)) or 'none'})")
+        hit = [m for m in trained if name in (m, method_family(m)) and m not in left and method_family(m) not in left]
+        if hit:
+            raise InputError(f"--leave-out-method {name!r}: this detector was trained on it ({', '.join(sorted(hit))}); "
+                             f"train with `detect train --leave-out-method {name}` first")
+
+
 def evaluate(dataset_dir: Path, detector_dir: Path, split: str = "test", batch_size: int = 32,
              detector: Optional[Detector] = None,
-             progress: Optional[Callable[[int, int], None]] = None, device: str = "cpu") -> EvalReport:
+             progress: Optional[Callable[[int, int], None]] = None, device: str = "cpu",
+             leave_out: Sequence[str] = ()) -> EvalReport:
     """Frame/video metrics of the detector on one split. `device` (cpu | cuda | auto) loads the detector
-    when none is given."""
+    when none is given. `leave_out`: methods checked to be unseen in training (see check_left_out)."""
     t0 = time.perf_counter()
     if split not in D.SPLITS:
         raise InputError(f"unknown split {split!r}; choose from {', '.join(D.SPLITS)}")
     ds = D.load(dataset_dir)
     det = detector or Detector(detector_dir, device=device)
+    if leave_out:
+        check_left_out(det, ds, leave_out)
     samples = ds.split(split)
     if not samples:
         raise InputError(f"the dataset has no {split} samples")

@@ -1,9 +1,10 @@
 """The detector: a timm classifier with one logit (probability of fake), its folder and inference.
 
 Detector folder: model.safetensors (best weights), config.json (timm arch, input size, normalisation,
-calibrated threshold), metrics.json (training history, validation metrics). Weights are never
-downloaded: `timm.create_model(arch, pretrained=False)`, optionally initialised from a local file
-(safetensors, or a torch checkpoint read with `weights_only=True`).
+calibrated threshold, `extra.backbone`: where the starting weights came from), metrics.json (training
+history, validation metrics), model_card.json + MODEL_CARD.md (`detect eval`, detect.card). Training
+starts from pretrained weights the timm way (detect.backbone); a trained detector is rebuilt with
+`pretrained=False` and its own model.safetensors.
 """
 from __future__ import annotations
 
@@ -59,15 +60,13 @@ class DetectorConfig:
             raise InputError(f"detector config.json is malformed: {p}") from None
 
 
-def create_model(arch: str):
-    """timm classifier with one output, random init (pretrained weights would need the hub)."""
-    import timm
+def create_model(arch: str, pretrained: bool = False, weights: Optional[str] = None):
+    """timm classifier with one output. For training, starting weights come the timm way
+    (`detect.backbone.create_backbone`: `pretrained=True` from the hub cache, `weights=FILE` through
+    `pretrained_cfg_overlay`); the default here is random init, for loading a trained detector."""
+    from .backbone import create_backbone
 
-    if not timm.is_model(arch):
-        close = timm.list_models(f"*{arch.split('_')[0]}*")[:5]
-        hint = f" (similar: {', '.join(close)})" if close else ""
-        raise InputError(f"unknown timm architecture {arch!r}{hint}")
-    return timm.create_model(arch, pretrained=False, num_classes=1)
+    return create_backbone(arch, pretrained=pretrained, weights=weights)[0]
 
 
 def default_input_size(model) -> int:

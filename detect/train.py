@@ -33,7 +33,7 @@ from provenance.fsutil import atomic_write_bytes
 from . import dataset as D
 from . import metrics as M
 from .augment import augment
-from .model import DetectorConfig, create_model, default_input_size, load_weights, normalization, save_weights
+from .model import DetectorConfig, default_input_size, normalization, save_weights
 from .sbi import self_blend
 
 STATE = "train_state.pt"
@@ -48,7 +48,9 @@ class TrainSettings:
     weight_decay: float = 1e-2
     input_size: Optional[int] = None    # default: the architecture's own (timm pretrained_cfg)
     sbi: bool = False
-    weights: Optional[str] = None       # local weights file to start from (no hub downloads)
+    weights: Optional[str] = None       # local backbone weights file (timm pretrained_cfg_overlay=dict(file=...))
+    pretrained: bool = True             # timm pretrained=True (hub download + cache); False: from scratch
+    leave_out_methods: List[str] = field(default_factory=list)   # fakes of these methods kept out of train/val
     augment: float = 1.0                # scales every augmentation probability (0 = off)
     workers: int = 0                    # DataLoader worker processes
     seed: int = 0
@@ -60,11 +62,14 @@ class TrainSettings:
         """Ranges (InputError naming the options), before any work."""
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
+        if self.weights is not None and not self.pretrained:
+            raise InputError("--weights and --no-pretrained contradict each other")
 
     def resume_key(self, dataset_id: str) -> dict:
         d = {k: getattr(self, k) for k in ("arch", "batch_size", "lr", "weight_decay", "input_size", "sbi",
                                            "weights", "augment", "seed", "steps_per_epoch")}
         d["dataset"] = dataset_id
+        d["pretrained"], d["leave_out_methods"] = self.pretrained, sorted(self.leave_out_methods)
         return d
 
 
@@ -175,6 +180,20 @@ def train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSetting
 def _splits(ds, s: "TrainSettings", dataset_dir: Path, summary: "TrainSummary"):
     """The train and val samples (val = train, with a warning, when the dataset has none)."""
     train_s, val_s = ds.split("train"), ds.split("val")
+    if s.leave_out_methods:
+        from .card import method_family
+
+        def out_(x) -> bool:
+            m = ds.videos[x.video].method if x.video in ds.videos else None
+            return x.label == 1 and (m in s.leave_out_methods or method_family(m) in s.leave_out_methods)
+
+        methods = sorted({v.method or "unknown" for v in ds.videos.values() if v.label == 1})
+        for name in s.leave_out_methods:
+            if not any(name in (m, method_family(m)) for m in methods):
+                raise InputError(f"--leave-out-method {name!r}: no fakes of it in the dataset (methods: "
+                                 f"{', '.join(methods) or 'none'}; families: "
+                                 f"{', '.join(sorted({method_family(m) for m in methods})) or 'none'})")
+        train_s, val_s = [x for x in train_s if not out_(x)], [x for x in val_s if not out_(x)]
     if not train_s:
         raise InputError(f"the dataset has no train split samples: {dataset_dir}")
     n_fake = sum(x.label for x in train_s)
@@ -188,13 +207,25 @@ def _splits(ds, s: "TrainSettings", dataset_dir: Path, summary: "TrainSummary"):
     return train_s, val_s
 
 
-def _model(s: "TrainSettings", device):
-    """The timm model on `device` (from --weights if given): (model, what was loaded, input size, mean, std)."""
+def _model(s: "TrainSettings", device, resuming: bool = False, out: Optional[Path] = None):
+    """The timm model on `device`, its starting weights the timm way (detect.backbone: hub cache, --weights
+    file, or from scratch): (model, backbone source as a dict, input size, mean, std). A resumed run loads
+    its own state instead, so the starting weights are not fetched again (their source is read back)."""
     import torch
 
+    from .backbone import BackboneSource, create_backbone
+
     torch.manual_seed(s.seed)
-    model = create_model(s.arch)
-    init_info = load_weights(model, Path(s.weights)) if s.weights else None
+    if resuming:
+        model, _ = create_backbone(s.arch, pretrained=False)
+        try:
+            old = DetectorConfig.load(out).extra.get("backbone") if out is not None else None
+        except InputError:
+            old = None
+        init_info = old or BackboneSource(s.arch, "unknown").to_dict()
+    else:
+        model, src = create_backbone(s.arch, pretrained=s.pretrained, weights=s.weights)
+        init_info = src.to_dict()
     size = s.input_size or default_input_size(model)
     if not 32 <= size <= 1024:
         raise InputError(f"--input-size must be between 32 and 1024, got {size}")
@@ -265,7 +296,9 @@ def _save_epoch(out: Path, s: "TrainSettings", ds, epoch: int, size: int, mean, 
                          threshold_method="balanced_accuracy" if best["auc"] is not None else "default",
                          eer_threshold=best["eer_threshold"], crop_scale=float(ds.settings.get("scale", 1.3)),
                          crop_size=int(ds.settings.get("size", 256)), sbi=s.sbi, weights_init=s.weights,
-                         epochs=epoch + 1, best_epoch=int(best["epoch"]))
+                         epochs=epoch + 1, best_epoch=int(best["epoch"]),
+                         extra={"backbone": init_info, "dataset": str(Path(ds.root).resolve()),
+                                "left_out_methods": sorted(s.leave_out_methods)})
     cfg.save(out)
     metrics = {"history": history, "best_epoch": best["epoch"], "val": best["val"],
                "train_samples": counts[0], "val_samples": counts[1], "settings": asdict(s),
@@ -291,9 +324,9 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
     from torch.utils.data import DataLoader
 
     device = resolve_device(s.device)
-    model, init_info, size, mean, std = _model(s, device)
-    s.input_size = size
     out = Path(out)
+    model, init_info, size, mean, std = _model(s, device, (out / STATE).is_file() and not s.overwrite, out)
+    s.input_size = size
     key = s.resume_key(dataset_id(ds))
     train_set = CropSet(ds.root, train_s, size, mean, std, True, s.sbi, s.augment)
     val_set = CropSet(ds.root, val_s, size, mean, std, False, False, 0.0)
@@ -339,7 +372,7 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
     summary.best_val_auc = best["auc"]
     summary.threshold = float(best["threshold"])
     summary.seconds = time.perf_counter() - t0
-    if s.weights is None:
-        summary.warnings.append("trained from random init: no --weights given (timm pretrained weights need the "
-                                "hub; pass a local ImageNet checkpoint for much better accuracy)")
+    if not (init_info or {}).get("pretrained", True):
+        summary.warnings.append("trained from scratch (--no-pretrained): random init, and the model card says so; "
+                                "pretrained backbones generalise far better")
     return summary

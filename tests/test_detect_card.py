@@ -133,7 +133,7 @@ def tiny(tmp_path_factory):
                                          out=str(d / "fake" / f"{k}_gswap.mp4"), key_dir=str(d / "keys")))
     D.build_dataset([d / "real"], [d / "fake"], d / "ds", D.DatasetSettings(frames=4))
     train_detector(d / "ds", d / "det", TrainSettings(arch="resnet10t", input_size=64, batch_size=8, lr=1e-3,
-                                                      epochs=2, augment=0.5, device="cpu"))
+                                                      epochs=2, augment=0.5, device="cpu", pretrained=False))
     return d
 
 
