@@ -167,6 +167,9 @@ def test_detect_step_builds_a_dataset_trains_and_scores(demo):
     cfg = json.loads((det / "config.json").read_text())
     assert cfg["arch"] == "resnet10t" and cfg["input_size"] == 96 and cfg["epochs"] == DETECT["detect_epochs"]
     assert json.loads((det / "metrics.json").read_text())["history"]
+    card = json.loads((det / "model_card.json").read_text())
+    assert card["backbone"]["kind"] == "none" and (det / "MODEL_CARD.md").is_file()
+    assert "a demonstration with measured numbers, not a check" in text and "UNCERTAIN because:" in text
 
     n = DETECT["detect_frames"]
     for name, kind in ((f"{PERSON_A}_a2b", "swapped"), (PERSON_A, "real")):
@@ -177,7 +180,9 @@ def test_detect_step_builds_a_dataset_trains_and_scores(demo):
         assert 0.0 <= sc["score"] <= 1.0 and any(f["faces"] for f in sc["timeline"])
         got = result.data["detect"]["scores"][kind]
         assert got["verdict"] == sc["verdict"] and got["frames"] == n and len(got["timeline"]) == n
-        assert f"{name}.mp4 ({kind}): {sc['verdict']}" in text
+        # never a passed check: the tiny detector's card cannot validate a verdict, so it says UNCERTAIN and why
+        assert got["judgement"] == "UNCERTAIN" and got["judgement_reasons"]
+        assert f"{name}.mp4 ({kind}): UNCERTAIN" in text and f"score vs threshold alone {sc['verdict']}" in text
     # the partial swap (A->B in the first half): its labels say which frames, and score compares its timeline
     half = f"0-{FRAMES // 2 - 1}"
     lab = json.loads((out / "outputs" / f"{PERSON_A}_a2b_partial.labels" / "labels.json").read_text())

@@ -45,6 +45,7 @@ class StepResult:
     seconds: float = 0.0
     resumed: bool = False           # nothing to do: an earlier run had done it
     ok: bool = True                 # the step's checks came out as expected
+    demonstration: bool = False     # its findings are measured numbers shown as they are, not a passed check
     lines: List[str] = field(default_factory=list)     # one-line findings for the summary
 
 
@@ -137,13 +138,16 @@ def validate_options(opts: DemoOptions) -> None:
 def print_summary(result: DemoResult, console) -> None:
     from rich.table import Table
 
-    t = Table(title=f"veriswap demo: {'all checks passed' if result.ok else 'SOME CHECKS FAILED'}"
-                    f" in {result.seconds:.0f} s", show_lines=False, title_justify="left")
+    demos = [s.name for s in result.steps if s.demonstration]
+    head = "all checks passed" if result.ok else "SOME CHECKS FAILED"
+    if demos:
+        head += f" ({', '.join(demos)}: a demonstration with measured numbers, not a check)"
+    t = Table(title=f"veriswap demo: {head} in {result.seconds:.0f} s", show_lines=False, title_justify="left")
     t.add_column("step", style="bold")
     t.add_column("s", justify="right")
     t.add_column("result")
     for s in result.steps:
-        mark = "" if s.ok else "[red]FAILED[/] "
+        mark = ("" if s.ok else "[red]FAILED[/] ") + ("[yellow]demonstration, not a check:[/] " if s.demonstration else "")
         when = "done earlier" if s.resumed else (f"{s.seconds:.1f}" if s.seconds < 10 else f"{s.seconds:.0f}")
         t.add_row(s.name, when, mark + "\n".join(s.lines))
     console.print()
