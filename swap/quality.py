@@ -313,3 +313,24 @@ def measure_swaps(swaps: Sequence[np.ndarray], sources: Sequence[np.ndarray], ta
     fa = analyzer or F.FaceAnalyzer()
     th = thresholds or QualityThresholds()
     return summarize([measure_face(s, r, target, gallery, th, fa) for s, r in zip(swaps, sources)], gallery, th)
+
+
+def identity_check_line(rec: Optional[dict]) -> str:
+    """One line for a training run's identity check record (swap.train): the swap quality of both directions;
+    records written before swap quality existed show their old share, marked as not a quality measure."""
+    if not rec:
+        return "identity check: none"
+    parts = []
+    for key, name, target in (("a2b", "A->B", "B"), ("b2a", "B->A", "A")):
+        q = rec.get(key)
+        if not q or not q.get("n"):
+            continue
+        pct = lambda v: "n/a" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+        parts.append(f"{name}: {q['passed']}/{q['n']} pass; ID retrieval {pct(q.get('id_retrieval'))} of "
+                     f"{q.get('gallery', '?')} identities, dlib distance to {target} {q['mean_distance']:.2f} "
+                     f"(< 0.6 in {pct(q.get('same_person'))}), pose {q['mean_pose_error']:.1f} deg, expression "
+                     f"{q['mean_expression_error']:.3f}, detail {q['mean_sharpness']:.2f}")
+    if parts:
+        return "swap quality (dlib): " + "; ".join(parts)
+    return (f"identity check (old record: 'closer to B than to A', which a blur passes): A->B "
+            f"{rec.get('a2b_closer_to_b')}, B->A {rec.get('b2a_closer_to_a')}")

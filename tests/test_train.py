@@ -193,6 +193,12 @@ def test_short_run_loss_falls_and_writes_outputs(faces, tmp_path):
     assert cfg["weights"]["sha256"] == mio.sha256_file(md / "model.safetensors")
     st = json.loads((md / "state.json").read_text())
     assert st["identity_checks"] and st["identity_checks"][-1]["faces"] > 0
+    # swap quality (swap.quality): 60 iterations of a tiny model give blurs, which must score as failures
+    ic = st["identity_checks"][-1]
+    for key in ("a2b", "b2a"):
+        assert ic[key]["n"] > 0 and ic[key]["passed"] == 0, ic[key]
+    from swap.quality import identity_check_line
+    assert "0/" in identity_check_line(ic) and "pass" in identity_check_line(ic)
     # convert's entry point
     model, mcfg = load_model(md, "cpu")
     crop = np.ascontiguousarray(np.asarray(__import__("cv2").imread(str(next(faces[0].glob("*.png")))))[..., ::-1])

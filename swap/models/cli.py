@@ -33,8 +33,8 @@ def model_command(
                  f"weights    sha256:{m.weights_sha256}"]
         if m.identity_check:
             ic = m.identity_check
-            lines.append(f"identity   A->B closer to B {ic.get('a2b_closer_to_b')}, B->A closer to A "
-                         f"{ic.get('b2a_closer_to_a')} (iteration {ic.get('iteration')})")
+            from ..quality import identity_check_line
+            lines.append(f"identity   {identity_check_line(ic)} (iteration {ic.get('iteration')})")
         if m.initialised_from:
             src = m.initialised_from
             lines.append(f"started    from the {src['parts']} of {src['model_dir']} (iteration {src['iteration']})")

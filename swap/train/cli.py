@@ -128,7 +128,8 @@ def _print_summary(s: dict, snapshot_every: int, timelapse: bool) -> None:
         t.add_row("loss A / B", f"{f['loss_a']:.4f} / {f['loss_b']:.4f} -> {l['loss_a']:.4f} / {l['loss_b']:.4f}")
     ic = s["identity_check"]
     if ic:
-        t.add_row("identity check", f"A->B closer to B: {ic['a2b_closer_to_b']}, B->A closer to A: {ic['b2a_closer_to_a']}")
+        from ..quality import identity_check_line
+        t.add_row("swap quality", identity_check_line(ic))
     t.add_row("files", "model.safetensors, optimizer.safetensors, state.json, config.json, preview.png, loss.csv, loss.png"
               + (", snapshots/" if snapshot_every else "") + (", timelapse/" if timelapse else ""))
     Console().print(t)

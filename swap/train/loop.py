@@ -329,8 +329,8 @@ class Trainer(TrainerOutputs):
             if preview_due:
                 r = self.preview()
                 if r and bar is not None:
-                    bar.console.print(f"identity check @ {self.iteration}: A->B closer to B "
-                                      f"{r['a2b_closer_to_b']}, B->A closer to A {r['b2a_closer_to_a']}")
+                    from ..quality import identity_check_line
+                    bar.console.print(f"@ {self.iteration}: {identity_check_line(r)}")
             if save_due:
                 self.save("periodic")
 

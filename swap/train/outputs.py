@@ -237,7 +237,10 @@ class TrainerOutputs:
         return out
 
     def identity_check(self, a2b: torch.Tensor, b2a: torch.Tensor) -> Optional[Dict[str, Any]]:
-        """Share of A->B outputs the dlib recogniser puts closer to B's centroid than to A's (and B->A)."""
+        """Swap quality as papers report it (swap.quality): ID retrieval among A, B and every other identity the
+        toolkit knows, the dlib distance to the target against 0.6, pose/expression error against the input
+        and the detail index (a blur fails), per direction; plus the old share "closer to B than to A"
+        (kept in the record, not shown: a blur passes it)."""
         try:
             import dlib  # noqa: F401
         except ImportError:
@@ -268,6 +271,24 @@ class TrainerOutputs:
         s_ba, n_ba = share(b2a, ca, cb)
         rec = {"iteration": self.iteration, "a2b_closer_to_b": s_ab, "b2a_closer_to_a": s_ba,
                "faces": n_ab + n_ba}
+        from ..quality import Gallery, builtin_gallery, measure_face, summarize
+
+        gallery = Gallery({"A": [ca], "B": [cb]})
+        gallery.add_distractors(builtin_gallery())
+        fa = self._analyzer
+        for key, out, src, target in (("a2b", a2b, self.a, "B"), ("b2a", b2a, self.b, "A")):
+            faces = []
+            for sw, so in zip(crops(out), crops(self._preview_inputs(src))):
+                try:
+                    faces.append(measure_face(sw, so, target, gallery, analyzer=fa))
+                except Exception:  # noqa: BLE001 - a face dlib cannot read at all is left out (counted below)
+                    continue
+            q = summarize(faces, gallery)
+            rec[key] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in q.to_dict().items()
+                        if k in ("n", "passed", "pass_rate", "id_retrieval", "same_person", "mean_distance",
+                                 "mean_pose_error", "mean_expression_error", "mean_sharpness")}
+            rec[key]["gallery"] = len(gallery.names)
+            rec[key]["summary"] = q.summary()
         self.identity_log.append(rec)
         return rec
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 from .core import MIN_TRAIN_SECONDS, PERSON_A, PERSON_B, Context, DemoInterrupted, StepResult
 
@@ -49,8 +48,8 @@ def _step_train(ctx: Context, res: StepResult) -> None:
     ic = summary.get("identity_check")
     ic_txt = ""
     if ic:
-        ic_txt = (f"identity check (dlib): A->B judged closer to B in {_pct(ic.get('a2b_closer_to_b'))}, "
-                  f"B->A closer to A in {_pct(ic.get('b2a_closer_to_a'))}")
+        from swap.quality import identity_check_line
+        ic_txt = identity_check_line(ic)
         ctx.say(ic_txt)
     ctx.say(f"checkpoint and preview.png (rows A, A->A, A->B, B, B->B, B->A) in {ctx.model_dir}")
     res.lines.append(f"{summary['iteration']} iterations in total ({_trained_seconds(ctx.model_dir):.0f} s), "
@@ -62,6 +61,3 @@ def _step_train(ctx: Context, res: StepResult) -> None:
                          "trained_seconds": round(_trained_seconds(ctx.model_dir), 1),
                          "last_loss": last, "identity_check": ic}
 
-
-def _pct(v: Optional[float]) -> str:
-    return "-" if v is None else f"{100 * v:.0f}%"
