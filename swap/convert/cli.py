@@ -29,6 +29,8 @@ def convert_command(
                                              "in this faces folder (delete bad crops, or `veriswap sort --apply`)."),
     labels_dir: Optional[Path] = typer.Option(None, "--labels-dir", help="Labels + masks folder (default: OUT.labels/ beside OUT)."),
     key: Optional[Path] = typer.Option(None, "--key", "-k", help="Signing identity folder (default: the local identity)."),
+    no_watermark: bool = typer.Option(False, "--no-watermark", help="No invisible watermark (the soft binding that "
+                                      "leads a stripped copy back to its manifest); the manifest records 'off'."),
     crf: int = typer.Option(18, "--crf", help="H.264 quality (lower = better, 18 ~ visually lossless)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Faces per model forward pass."),
@@ -47,7 +49,7 @@ def convert_command(
     settings = ConvertSettings(direction=direction, color=color, mask=mask, erode=erode, blur=blur, sharpen=sharpen,
                                max_distance=None if all_faces else max_distance, crf=crf, device=device, batch_size=batch_size,
                                key_dir=str(key) if key else None, frames=frames,
-                               faces_dir=str(faces_dir) if faces_dir else None)
+                               faces_dir=str(faces_dir) if faces_dir else None, watermark=not no_watermark)
     with progress_bar(TextColumn("convert {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), disable=no_progress) as bar:
         task = bar.add_task("convert", total=None, name="")

@@ -16,6 +16,7 @@ audio, signed into place, the labels written atomically and the work folder remo
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,7 +32,8 @@ from ..device import resolve_device
 from ..errors import InputError
 from ..labels import FrameLabel, Labels, default_labels_dir, in_ranges, mask_name, parse_frame_ranges, write_labels
 from ..lock import folder_lock
-from ..video import VideoInfo, VideoWriter, iter_frames, probe, remove_stale_temps, write_image_atomic
+from ..video import (VideoInfo, VideoWriter, atomic_write_bytes, iter_frames, probe, remove_stale_temps,
+                     write_image_atomic)
 from .color import COLOR_TRANSFERS, color_transfer
 from .composite import _paste, sharpen
 from .masks import MASKS, face_mask
@@ -54,6 +56,7 @@ class ConvertSettings:
     batch_size: int = 8             # faces per model forward (frames are buffered until it is full)
     sign: bool = True               # C2PA-sign the output (every generated video is signed)
     key_dir: Optional[str] = None   # signing identity folder (default: the local identity)
+    watermark: bool = True          # invisible watermark naming the signed manifest (C2PA soft binding; with sign)
     frames: Optional[str] = None    # swap only in these frame ranges, e.g. "0-99,250-" (None: every frame)
     segment_frames: int = 500       # frames per resumable segment (an interrupted convert redoes at most one)
     faces_dir: Optional[str] = None  # swap only faces whose aligned crop is still in this folder (faceswap's
@@ -85,6 +88,7 @@ class ConvertSummary:
     out: str = ""
     labels: str = ""
     manifest: Optional[str] = None  # active C2PA manifest label of the signed output
+    watermark: Optional[str] = None  # payload id of the invisible watermark (None: none embedded)
     warnings: List[str] = field(default_factory=list)
 
     @property
@@ -162,6 +166,7 @@ class _Swapper:
         self.centroid = None if centroid is None or s.max_distance is None else np.asarray(centroid, np.float32)
         self.pending: List[tuple] = []       # (frame, [(face record, crop)]) waiting for one batched forward
         self.seg_frames: List[Dict] = []     # the labels of the segment being written
+        self.wm = None                       # provenance.watermark Embedder applied to every written frame
         self.queued = 0
 
     def select(self, fr, faces: List[A.FaceRecord], in_range: bool, kept_crops: Optional[set]) -> list:
@@ -223,7 +228,7 @@ class _Swapper:
                 summary.frames_swapped += 1
                 summary.faces_swapped += len(faces_lab)
             self.seg_frames.append(entry)
-            writer.write(rgb)
+            writer.write(self.wm(rgb) if self.wm is not None else rgb)
             summary.frames += 1
             if self.progress:
                 self.progress(summary.frames, self.info.frames)
@@ -281,8 +286,27 @@ def _labels_record(video: Path, out: Path, info: VideoInfo, cfg: Dict, s: Conver
         frames=[FrameLabel.from_dict(f) for f in frames])
 
 
+def _watermark(parts: Parts, identity, info: VideoInfo, s: ConvertSettings):
+    """The watermark binding of this output (its label kept in the work folder, so a resumed convert
+    embeds the same id), or None: off, unsigned, or a frame too small to carry the payload."""
+    from provenance.watermark.core import MIN_SIDE
+
+    if not (s.sign and s.watermark) or min(info.width, info.height) < MIN_SIDE:
+        return None
+    from provenance.watermark.binding import Binding, new_binding, signer_key_bytes
+    from provenance.watermark.core import payload_id
+
+    f = parts.folder / "watermark.json"
+    if f.is_file():
+        label = json.loads(f.read_text())["label"]
+        return Binding(label, payload_id(label, signer_key_bytes(identity)))
+    b = new_binding(identity)
+    atomic_write_bytes(f, json.dumps({"label": b.label}).encode())
+    return b
+
+
 def _publish(video: Path, out: Path, info: VideoInfo, cfg: Dict, s: ConvertSettings, parts: Parts,
-             summary: ConvertSummary, labels_dir: Path, identity) -> None:
+             summary: ConvertSummary, labels_dir: Path, identity, binding=None) -> None:
     """Join the segments with the source's audio, sign the result into place, write the labels."""
     metas = parts.done()
     if not metas:
@@ -299,8 +323,15 @@ def _publish(video: Path, out: Path, info: VideoInfo, cfg: Dict, s: ConvertSetti
                           frames_total=summary.frames, frames_swapped=summary.frames_swapped,
                           faces_swapped=summary.faces_swapped, source=str(video),
                           model_name=cfg["architecture"], labels_file=str(labels_dir / "labels.json"),
-                          swapped_frames=labels.swapped_frames)
-        res = sign_file(unsigned, out, identity, facts=facts, source=video)
+                          swapped_frames=labels.swapped_frames,
+                          extra={"watermark": binding.payload if binding is not None else "off"})
+        if binding is not None:     # soft-binding assertion + the manifest kept in the local store
+            from provenance.watermark.binding import sign_watermarked
+
+            res = sign_watermarked(unsigned, out, identity, binding, facts=facts, source=video,
+                                   duration_ms=int(round(summary.frames / float(info.fps) * 1000)))
+        else:
+            res = sign_file(unsigned, out, identity, facts=facts, source=video)
         summary.manifest = labels.c2pa_manifest = res.manifest_label
     else:
         os.replace(unsigned, out)
@@ -362,8 +393,14 @@ def convert(video: Path, model_dir: Path, out: Path, alignments: Optional[Path] 
     with folder_lock(parts_folder(out), "veriswap convert"):
         parts, rec, kept_crops = _open_work(video, out, alignments, cfg, s, labels_dir, summary)
         sw = _Swapper(model, cfg, s, labels_dir / "masks", summary, info, progress)
+        binding = _watermark(parts, identity, info, s)
+        if binding is not None:
+            from provenance.watermark import Embedder
+
+            sw.wm = Embedder(binding.pid, (info.width, info.height))
+            summary.watermark = binding.payload
         _render(video, rec, ranges, kept_crops, parts, sw)
-        _publish(video, out, info, cfg, s, parts, summary, labels_dir, identity)
+        _publish(video, out, info, cfg, s, parts, summary, labels_dir, identity, binding)
         parts.remove()
     summary.seconds = time.perf_counter() - t0
     return summary
