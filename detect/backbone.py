@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import socket
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -280,7 +281,10 @@ def _from_file(arch: str, path: Path, num_classes: int) -> Tuple[object, Backbon
         raise InputError(f"weights file {path.name}: this timm version would not read torch files with "
                          f"weights_only=True; convert it to .safetensors first")
     try:
-        with _watch_missing() as watch:
+        # torch's weights_only unpickler warns about a pickle protocol it was not written with before it refuses
+        # the file: the refusal below is the one line a user sees (issue 16)
+        with _watch_missing() as watch, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected pickle protocol", category=UserWarning)
             model = timm.create_model(arch, pretrained=True, num_classes=num_classes,
                                       pretrained_cfg_overlay=dict(file=str(path.resolve())))
     except Exception as e:  # noqa: BLE001 - a file timm cannot use is a bad input
