@@ -23,6 +23,7 @@ from swap.train.cli import train_command
 
 from .check.cli import check as check_command
 from .demo.cli import demo_command
+from .ui.cli import ui_command
 
 try:    # a partial install (a GPU box that only trains) lacks cryptography / c2pa: the rest still works
     from provenance.cli import app as provenance_app
@@ -76,6 +77,7 @@ app.command("model")(model_command)
 app.command("convert")(convert_command)
 app.command("demo")(demo_command)
 app.command("check")(check_command)
+app.command("ui")(ui_command)
 
 
 def _register_unavailable(name: str, package: str) -> None:
