@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch 2.14.1 + torchvision 0.29.1 are known to work together (2.13.0 CPU breaks PyPI torchvision).
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo test test-all bench clean ui
 
 $(BIN)/veriswap: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,10 @@ venv: $(BIN)/veriswap
 
 demo: venv
 	$(BIN)/veriswap demo -o demo_out
+
+# the local web app: prints the address (with its access token) to open; work folder ui_work/
+ui: venv
+	$(BIN)/veriswap ui --workdir ui_work --open
 
 test: venv
 	$(BIN)/python -m pytest -q
