@@ -43,12 +43,16 @@ def demo(tmp_path_factory):
 def test_demo_passes_and_prints_a_summary(demo):
     out, result, text = demo
     assert result.ok, text
-    assert [s.name for s in result.steps] == ["videos", "extract", "train", "keys", "convert", "verify", "tags",
-                                              "detect"]
+    assert [s.name for s in result.steps] == ["videos", "extract", "train", "keys", "convert", "verify",
+                                              "watermark", "tags", "detect"]
     assert "all checks passed" in text
     assert "not built yet" not in text and "not a trustworthy detector" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ok"] is True and summary["data"]["verify"]["state"] == "trusted"
+    # a stripped + CRF 28 copy of the swap: no manifest left, the watermark leads back to it
+    wm = summary["data"]["watermark"]
+    assert wm["verify_state"] == "no-manifest" and wm["recovered_state"] == "intact-trusted"
+    assert "manifest recovered from the store: signed by" in text
 
 
 def test_faces_of_both_people_are_extracted(demo):

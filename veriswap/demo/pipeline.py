@@ -14,6 +14,7 @@ from .step_extract import _step_extract
 from .step_provenance import _step_keys, _step_tags, _step_verify
 from .step_train import _step_train
 from .step_videos import _step_videos
+from .step_watermark import _step_watermark
 
 STEPS: List[Step] = [
     Step("videos", "Sample videos from the built-in real photos", _step_videos),
@@ -22,6 +23,7 @@ STEPS: List[Step] = [
     Step("keys", "Create a provenance identity", _step_keys),
     Step("convert", "Convert A's clip A->B: swapped video + labels + masks, C2PA-signed", _step_convert),
     Step("verify", "Verify the signed output against the trust anchor", _step_verify),
+    Step("watermark", "Strip the swap's metadata and re-encode it (CRF 28): watermark -> manifest recovered", _step_watermark),
     Step("tags", "Footage tags: tag a source video, check it and a tampered copy", _step_tags),
     Step("detect", "Detect: dataset from these clips, a tiny detector, score the swap and its source", _step_detect),
 ]
