@@ -1,0 +1,292 @@
+"""`veriswap ui`'s security rules and job records, against a real server (the `veriswap ui` command in a
+subprocess, plain urllib requests): the token on every request, the Host check, uploads (names, size limit,
+where they land), reads confined to the work folder (no `..`, no absolute path, no symlink), job
+parameters checked the same way, and job records that survive a server restart and resume after a kill.
+Fast: no model is trained here (tests/test_ui_browser.py drives the whole app in Chromium)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from veriswap.ui.security import Refused, Workdir, host_ok, safe_name
+
+
+class UIServer:
+    """`veriswap ui --port 0` in a subprocess; `.url` (with the token), `.base`, `.token`."""
+
+    def __init__(self, workdir: Path, *args: str, env: Optional[dict] = None):
+        self.workdir = Path(workdir)
+        cmd = [sys.executable, "-m", "veriswap.cli", "ui", "--port", "0", "--workdir", str(workdir), *args]
+        e = dict(os.environ, **(env or {}))
+        e.pop("VERISWAP_UI_TOKEN", None)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=e)
+        self.lines = []
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            m = re.search(r"(http://\S+)/\?token=(\S+)", line)
+            if m:
+                self.base, self.token = m.group(1), m.group(2)
+                self.url = f"{self.base}/?token={self.token}"
+                return
+        self.stop()
+        raise RuntimeError("veriswap ui did not start:\n" + "".join(self.lines))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def request(self, path: str, data: Optional[bytes] = None, method: Optional[str] = None, token: Optional[str] = "header",
+                headers: Optional[dict] = None, json_body=None):
+        """(status, parsed JSON or text). token: 'header' | 'query' | None | any other string (sent as the header)."""
+        h = dict(headers or {})
+        url = self.base + path
+        if token == "header":
+            h["X-Veriswap-Token"] = self.token
+        elif token == "query":
+            url += ("&" if "?" in url else "?") + "token=" + self.token
+        elif token is not None:
+            h["X-Veriswap-Token"] = token
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            h["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"), headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, body, ctype = r.status, r.read(), r.headers.get("content-type", "")
+        except urllib.error.HTTPError as e:
+            status, body, ctype = e.code, e.read(), e.headers.get("content-type", "")
+        if "json" in ctype:
+            return status, json.loads(body)
+        return status, body.decode("utf-8", "replace")
+
+    def wait_job(self, job_id: str, until=lambda j: not j["active"], timeout: float = 120) -> dict:
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            st, j = self.request(f"/api/jobs/{job_id}")
+            assert st == 200, j
+            if until(j):
+                return j
+            time.sleep(0.3)
+        raise AssertionError(f"job {job_id} still {j['state']} after {timeout}s: {j}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    outside = root / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not for the web app")
+    wd = root / "work"
+    wd.mkdir()
+    (wd / "uploads").mkdir()
+    (wd / "hello.txt").write_text("hello")
+    os.symlink(outside / "secret.txt", wd / "link.txt")          # a symlink to a file outside
+    os.symlink(outside, wd / "linkdir")                          # and to a folder outside
+    s = UIServer(wd, "--max-upload-mb", "1")
+    s.outside = outside
+    yield s
+    s.stop()
+
+
+# ---- pure rules ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../evil.mp4", "..\\evil.mp4", "a/b.mp4", "/etc/passwd", "..", ".", "", "x\x00.mp4",
+                                  "..evil"])
+def test_safe_name_refuses_folders_and_climbing(name):
+    with pytest.raises(Refused):
+        safe_name(name)
+
+
+def test_safe_name_cleans_odd_characters():
+    assert safe_name("my clip (1).mp4") == "my clip (1).mp4"
+    assert safe_name("<script>.mp4") == "_script_.mp4"
+    assert safe_name(".hidden.mp4") == "hidden.mp4"
+    assert safe_name("Ünïcode ☃.mov").endswith(".mov")
+    assert len(safe_name("a" * 400 + ".mp4")) <= 120 and safe_name("a" * 400 + ".mp4").endswith(".mp4")
+
+
+def test_workdir_resolve(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "f.txt").write_text("x")
+    wd = Workdir(tmp_path / "w")
+    (wd.root / "ok").mkdir()
+    os.symlink(tmp_path / "out", wd.root / "sym")
+    assert wd.resolve("ok") == wd.root / "ok"
+    assert wd.resolve("") == wd.root
+    for bad in ("../out/f.txt", "ok/../../out/f.txt", "/etc/passwd", "sym/f.txt", "sym", ".veriswap-ui/jobs", "C:/x"):
+        with pytest.raises(Refused):
+            wd.resolve(bad)
+
+
+def test_host_check():
+    allowed = ["127.0.0.1", "localhost", "::1"]
+    assert host_ok("127.0.0.1:8765", allowed) and host_ok("localhost:1", allowed) and host_ok("[::1]:80", allowed)
+    assert not host_ok("evil.example:8765", allowed) and not host_ok(None, allowed) and not host_ok("127.0.0.1.evil.example", allowed)
+    assert host_ok("anything", ["*"])
+
+
+# ---- the server ---------------------------------------------------------------------------------------
+
+def test_binds_localhost_and_prints_token(server):
+    assert server.base.startswith("http://127.0.0.1:")
+    assert len(server.token) >= 24
+    assert any("keep it private" in line for line in server.lines)
+
+
+@pytest.mark.parametrize("path,method", [("/", "GET"), ("/static/app.js", "GET"), ("/api/info", "GET"),
+                                         ("/api/jobs", "GET"), ("/api/file?path=hello.txt", "GET"),
+                                         ("/api/events", "GET"), ("/api/upload?name=a.mp4", "POST"),
+                                         ("/api/jobs", "POST"), ("/api/keys", "POST")])
+def test_token_required_everywhere(server, path, method):
+    data = b"x" if method == "POST" else None
+    st, body = server.request(path, data=data, method=method, token=None)
+    assert st == 403 and "token" in body
+    st, body = server.request(path, data=data, method=method, token="wrong-token")
+    assert st == 403 and "wrong" in body
+    assert not (server.workdir / "uploads" / "a.mp4").exists()
+
+
+def test_token_by_query_header_and_cookie(server):
+    assert server.request("/api/info", token="query")[0] == 200
+    assert server.request("/api/info", token="header")[0] == 200
+    st, page = server.request("/", token="query")
+    assert st == 200 and "<title>veriswap</title>" in page
+    cookie = {"Cookie": f"veriswap_token_{server.base.rsplit(':', 1)[1]}={server.token}"}
+    assert server.request("/api/info", token=None, headers=cookie)[0] == 200
+    # the cookie alone never authorises a change (another site could make the browser send it)
+    st, _ = server.request("/api/keys", token=None, headers=cookie, json_body={"name": "k1"})
+    assert st == 403
+    assert not (server.workdir / "keys" / "k1").exists()
+
+
+def test_host_header_checked(server):
+    st, body = server.request("/api/info", headers={"Host": "evil.example:80"})
+    assert st == 403 and "Host" in body
+
+
+def test_upload_lands_in_the_workdir(server):
+    st, d = server.request("/api/upload?dir=uploads&name=" + urllib.request.quote("my clip.mp4"), data=b"\x00" * 1000)
+    assert st == 200 and d["path"] == "uploads/my clip.mp4" and d["size"] == 1000
+    st, d2 = server.request("/api/upload?dir=uploads&name=" + urllib.request.quote("my clip.mp4"), data=b"\x01" * 10)
+    assert st == 200 and d2["path"] == "uploads/my clip (1).mp4"        # never overwrites
+    assert (server.workdir / "uploads" / "my clip.mp4").read_bytes() == b"\x00" * 1000
+
+
+@pytest.mark.parametrize("query,status", [
+    ("name=../evil.mp4", 400), ("name=..%2F..%2Fevil.mp4", 400), ("name=..%5Cevil.mp4", 400), ("name=a%2Fb.mp4", 400),
+    ("name=%2Fetc%2Fevil", 400), ("dir=..&name=evil.mp4", 403), ("dir=uploads%2F..%2F..&name=evil.mp4", 403),
+    ("dir=%2Ftmp&name=evil.mp4", 403), ("dir=linkdir&name=evil.mp4", 403), ("dir=.veriswap-ui&name=evil.mp4", 403),
+    ("name=", 400)])
+def test_upload_traversal_refused(server, query, status):
+    st, d = server.request("/api/upload?" + query, data=b"data")
+    assert st == status, d
+    assert "refused" in d["error"] or "no file name" in d["error"]
+    assert not (server.workdir.parent / "evil.mp4").exists() and not (server.outside / "evil.mp4").exists()
+    assert not Path("/tmp/evil.mp4").exists() or Path("/tmp/evil.mp4").stat().st_mtime < time.time() - 60
+
+
+def test_upload_size_limit(server):
+    st, d = server.request("/api/upload?name=big.mp4", data=b"\x00" * (1024 ** 2 + 10))
+    assert st == 413 and "limit" in d["error"]
+    assert not (server.workdir / "uploads" / "big.mp4").exists()
+    assert not [p for p in (server.workdir / "uploads").iterdir() if p.name.startswith(".upload-")]   # no temp left
+
+
+@pytest.mark.parametrize("path,status", [("../outside/secret.txt", 403), ("/etc/passwd", 403), ("link.txt", 403),
+                                         ("linkdir/secret.txt", 403), (".veriswap-ui/jobs", 403), ("nope.txt", 404),
+                                         ("uploads/..%2F..%2Foutside%2Fsecret.txt", 403)])
+def test_file_reads_confined(server, path, status):
+    st, body = server.request("/api/file?path=" + path.replace("/", "%2F") if "%" not in path else "/api/file?path=" + path)
+    assert st == status, body
+    assert "not for the web app" not in str(body)
+
+
+def test_file_read_and_listing(server):
+    st, body = server.request("/api/file?path=hello.txt")
+    assert st == 200 and body == "hello"
+    st, d = server.request("/api/files?dir=")
+    names = {f["path"] for f in d["files"]}
+    assert "hello.txt" in names and "link.txt" not in names and not any(n.startswith("linkdir") for n in names)
+    assert not any(n.startswith(".veriswap-ui") for n in names)
+    assert server.request("/api/files?dir=..")[0] == 403
+
+
+def test_job_parameters_confined(server):
+    st, d = server.request("/api/jobs", json_body={"kind": "check", "params": {"path": "../outside/secret.txt"}})
+    assert st == 403 and "refused" in d["error"]
+    st, d = server.request("/api/jobs", json_body={"kind": "check", "params": {"path": "hello.txt",
+                                                                               "tag_key": "/etc/passwd"}})
+    assert st == 403
+    st, d = server.request("/api/jobs", json_body={"kind": "detect_dataset", "params": {"real": ["hello.txt"], "fake": ["hello.txt"],
+                                                                                        "out": "../elsewhere"}})
+    assert st == 403
+    st, d = server.request("/api/jobs", json_body={"kind": "rm -rf", "params": {}})
+    assert st == 400
+    st, d = server.request("/api/projects", json_body={"name": "../x", "samples": True})
+    assert st == 400
+    st, d = server.request("/api/projects", json_body={"name": "p", "a": ["link.txt"], "b": ["hello.txt"]})
+    assert st == 403
+
+
+def test_keys_public_parts_only(server):
+    st, k = server.request("/api/keys", json_body={"name": "newsroom", "org": "Test Newsroom"})
+    assert st == 200, k
+    assert k["anchor"] == "keys/newsroom/root.pem" and "Test Newsroom" in k["signer"]["subject"]
+    assert "PRIVATE" not in json.dumps(k)
+    assert server.request("/api/keys", json_body={"name": "newsroom"})[0] == 409     # never overwritten
+    st, pem = server.request("/api/file?path=keys%2Fnewsroom%2Froot.pem&download=1")
+    assert st == 200 and "BEGIN CERTIFICATE" in pem
+
+
+def test_jobs_survive_restart_and_resume_after_kill(tmp_path):
+    """A job record outlives the server; a worker killed mid-run shows as interrupted and a resume finishes it."""
+    wd = tmp_path / "work"
+    s = UIServer(wd)
+    try:
+        st, d = s.request("/api/projects", json_body={"name": "p1", "samples": True, "frames": 10})
+        assert st == 200, d
+        done = s.wait_job(d["job"]["id"])
+        assert done["state"] == "done" and done["result"]["a"].endswith("astronaut.mp4")
+        # a long job, killed hard (as a crash would): the record says interrupted, and it can be resumed
+        st, j = s.request("/api/jobs", json_body={"kind": "samples", "params": {"folder": "long", "frames": 3000}})
+        running = s.wait_job(j["id"], until=lambda j: j.get("pid") and j["state"] == "running")
+        os.killpg(running["pid"], signal.SIGKILL)
+        j2 = s.wait_job(j["id"])
+        assert j2["state"] == "interrupted" and j2["can_resume"]
+        # cancel: a running job stops and says so
+        st, j3 = s.request(f"/api/jobs/{j['id']}/resume", data=b"{}")
+        assert st == 200 and j3["runs"] == 2
+        s.wait_job(j["id"], until=lambda j: j["state"] == "running" and j.get("run") == 2)
+        st, _ = s.request(f"/api/jobs/{j['id']}/cancel", data=b"{}")
+        assert s.wait_job(j["id"])["state"] == "cancelled"
+    finally:
+        s.stop()
+    s = UIServer(wd)            # a new server on the same folder: the same jobs, same states
+    try:
+        st, d = s.request("/api/jobs")
+        states = {x["id"]: x["state"] for x in d["jobs"]}
+        assert states[done["id"]] == "done" and states[j["id"]] == "cancelled"
+        st, p = s.request("/api/projects/p1")
+        assert st == 200 and p["project"]["a"] == ["swaps/p1/inputs/astronaut.mp4"]
+    finally:
+        s.stop()
