@@ -3,8 +3,9 @@
     from swap.convert import ConvertSettings, convert
     summary = convert("clip.mp4", "runs/ab", "out/clip_a2b.mp4", settings=ConvertSettings(direction="a2b"))
 
-`pipeline` (one video), `batch` (many videos into a folder), `parts` (resumable segments), `color`
-(colour-transfer registry), `masks` (mask registry), `cli` (the `veriswap convert` command).
+`settings` (ConvertSettings + checks, ConvertSummary), `pipeline` (one video: check, work folder, publish),
+`render` (the frame loop), `batch` (many videos into a folder), `parts` (resumable segments), `composite`,
+`color` (colour-transfer registry), `masks` (mask registry), `cli` (the `veriswap convert` command).
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ __all__ = ["BatchItem", "ConvertSettings", "ConvertSummary", "convert", "convert
 
 def __getattr__(name: str):
     # lazy, so `veriswap --help` and the CLI modules of this stage import none of the heavy libraries
-    if name in ('ConvertSettings', 'ConvertSummary', 'convert'):
+    if name in ('ConvertSettings', 'ConvertSummary'):
+        from . import settings
+        return getattr(settings, name)
+    if name in ('convert',):
         from . import pipeline
         return getattr(pipeline, name)
     if name in ('BatchItem', 'convert_many'):

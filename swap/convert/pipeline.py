@@ -19,81 +19,23 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
-
-import cv2
-import numpy as np
 
 from .. import __version__
 from .. import alignments as A
 from ..device import resolve_device
 from ..errors import InputError
-from ..labels import FrameLabel, Labels, default_labels_dir, in_ranges, mask_name, parse_frame_ranges, write_labels
+from ..labels import FrameLabel, Labels, default_labels_dir, parse_frame_ranges, write_labels
 from ..lock import folder_lock
-from ..video import (VideoInfo, VideoWriter, atomic_write_bytes, iter_frames, probe, remove_stale_temps,
-                     write_image_atomic)
-from .color import COLOR_TRANSFERS, color_transfer
-from .composite import _paste, sharpen
-from .masks import MASKS, face_mask
+from ..video import VideoInfo, atomic_write_bytes, probe, remove_stale_temps
+from .composite import sharpen
 from .parts import Parts, join_segments, open_parts, parts_folder
+from .render import _render, _Swapper
+from .settings import ConvertSettings, ConvertSummary, output_settings
 
 __all__ = ["ConvertSettings", "ConvertSummary", "convert", "default_labels_dir", "output_settings", "sharpen"]
-
-
-@dataclass
-class ConvertSettings:
-    direction: str = "a2b"          # a2b: faces of identity A become B
-    color: str = "avg"
-    mask: str = "hull"
-    erode: float = 0.03             # mask erosion, fraction of face size
-    blur: float = 0.06              # mask feather, fraction of face size
-    sharpen: float = 0.0            # unsharp-mask amount on the swapped face (the decoders' output is soft; 0: off)
-    max_distance: Optional[float] = 0.6   # swap only faces this close to the source identity (None: all)
-    crf: int = 18
-    device: str = "auto"
-    batch_size: int = 8             # faces per model forward (frames are buffered until it is full)
-    sign: bool = True               # C2PA-sign the output (every generated video is signed)
-    key_dir: Optional[str] = None   # signing identity folder (default: the local identity)
-    watermark: bool = True          # invisible watermark naming the signed manifest (C2PA soft binding; with sign)
-    frames: Optional[str] = None    # swap only in these frame ranges, e.g. "0-99,250-" (None: every frame)
-    segment_frames: int = 500       # frames per resumable segment (an interrupted convert redoes at most one)
-    faces_dir: Optional[str] = None  # swap only faces whose aligned crop is still in this folder (faceswap's
-                                     # --input-aligned-dir: delete or `sort --apply` bad crops, they stay unswapped)
-
-    def check(self) -> None:
-        """Every setting checked (InputError naming the option) before any work; `convert` calls it."""
-        if self.direction not in ("a2b", "b2a"):
-            raise InputError("--direction must be a2b or b2a")
-        if self.batch_size < 1 or self.segment_frames < 1:
-            raise InputError("--batch-size and the segment length must be >= 1")
-        if not 0 <= self.sharpen <= 5:
-            raise InputError(f"--sharpen must be between 0 and 5, got {self.sharpen}")
-        COLOR_TRANSFERS.lookup(self.color)
-        MASKS.lookup(self.mask)
-        parse_frame_ranges(self.frames)
-
-
-@dataclass
-class ConvertSummary:
-    frames: int = 0
-    frames_swapped: int = 0
-    faces_swapped: int = 0
-    faces_skipped: int = 0          # other people, kept as they are
-    faces_outside: int = 0          # faces of the source identity outside --frames, kept as they are
-    faces_removed: int = 0          # faces whose crop is not in --faces-dir, kept as they are
-    frames_resumed: int = 0         # frames an interrupted run had finished (taken from its work folder)
-    seconds: float = 0.0
-    out: str = ""
-    labels: str = ""
-    manifest: Optional[str] = None  # active C2PA manifest label of the signed output
-    watermark: Optional[str] = None  # payload id of the invisible watermark (None: none embedded)
-    warnings: List[str] = field(default_factory=list)
-
-    @property
-    def fps(self) -> float:
-        return (self.frames - self.frames_resumed) / self.seconds if self.seconds > 0 else 0.0   # this run's
 
 
 def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tuple[A.SourceRecord, int]:
@@ -109,15 +51,6 @@ def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tupl
     if rec is None:
         raise InputError(f"{alignments} holds no faces of {video.name} (extract it first, or omit --alignments)")
     return rec, int(aln.settings.get("every", 1))
-
-
-TOTALS = ("frames", "frames_swapped", "faces_swapped", "faces_skipped", "faces_outside", "faces_removed")
-
-
-def output_settings(s: ConvertSettings) -> Dict:
-    """The settings that decide the output's pixels and labels (not where the work runs, the batch size
-    or who signs): what a resumed segment or a skipped batch item must agree on."""
-    return {k: v for k, v in asdict(s).items() if k not in ("key_dir", "device", "batch_size", "sign")}
 
 
 def _crops_in(faces_dir: Path, rec: A.SourceRecord) -> set:
@@ -149,126 +82,6 @@ def _check_io(video: Path, out: Path, s: ConvertSettings) -> Tuple[VideoInfo, Op
     if ranges and info.frames and min(lo for lo, _ in ranges) >= info.frames:
         raise InputError(f"--frames {s.frames} selects no frame: {video.name} has {info.frames} (0-{info.frames - 1})")
     return info, ranges
-
-
-class _Swapper:
-    """Which faces of a frame to swap, and the swapping itself: frames wait in `pending` until a batch of
-    faces is full, then one forward pass swaps them all, each is recoloured, masked and pasted back, and the
-    frames go to the segment's writer with their labels (`seg_frames`) and masks."""
-
-    def __init__(self, model, cfg: Dict, s: ConvertSettings, masks_dir: Path, summary: ConvertSummary,
-                 info: VideoInfo, progress: Optional[Callable[[int, int], None]]):
-        self.model, self.cfg, self.s, self.masks_dir, self.summary = model, cfg, s, masks_dir, summary
-        self.info, self.progress = info, progress
-        self.cov = float(cfg.get("coverage", 1.0))
-        src_id = "a" if s.direction == "a2b" else "b"
-        centroid = (cfg.get("identities", {}).get(src_id) or {}).get("embedding_centroid")
-        self.centroid = None if centroid is None or s.max_distance is None else np.asarray(centroid, np.float32)
-        self.pending: List[tuple] = []       # (frame, [(face record, crop)]) waiting for one batched forward
-        self.seg_frames: List[Dict] = []     # the labels of the segment being written
-        self.wm = None                       # provenance.watermark Embedder applied to every written frame
-        self.queued = 0
-
-    def select(self, fr, faces: List[A.FaceRecord], in_range: bool, kept_crops: Optional[set]) -> list:
-        """(face record, aligned crop) of the faces of this frame to swap; the others are counted."""
-        todo = []
-        for f in faces:
-            if not in_range:
-                self.summary.faces_outside += 1
-                continue
-            if kept_crops is not None and f.file not in kept_crops:
-                self.summary.faces_removed += 1
-                continue
-            if self.centroid is not None and f.embedding is not None:
-                if np.linalg.norm(np.asarray(f.embedding, np.float32) - self.centroid) > self.s.max_distance:
-                    self.summary.faces_skipped += 1
-                    continue
-            crop = cv2.warpAffine(fr.rgb, f.matrix_array(), (f.size, f.size), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT)
-            todo.append((f, crop))
-        return todo
-
-    def add(self, fr, todo: list, writer: VideoWriter) -> None:
-        self.pending.append((fr, todo))
-        self.queued += len(todo)
-        if self.queued >= self.s.batch_size or len(self.pending) >= 2 * self.s.batch_size:
-            self.flush(writer)
-
-    def _swap_face(self, rgb: np.ndarray, f: A.FaceRecord, crop: np.ndarray, swapped: np.ndarray, learned):
-        """Recolour, mask and paste one swapped crop into `rgb`; (its label, the frame-sized mask applied)."""
-        s = self.s
-        mtx = f.matrix_array()
-        pts = f.landmarks_array() @ mtx[:, :2].T + mtx[:, 2]
-        margin = int(round(f.size * (1 - self.cov) / 2))
-        mask = face_mask(s.mask, pts, f.size, learned, margin, s.erode, s.blur)
-        swapped = sharpen(color_transfer(s.color, swapped, crop, mask > 0.5), s.sharpen)
-        m = _paste(rgb, swapped, mask, cv2.invertAffineTransform(mtx))
-        return {"face": f.face, "track": f.track, "box": f.box, "landmarks": f.landmarks,
-                "mask_pixels": int((m > 127).sum())}, m
-
-    def flush(self, writer: VideoWriter) -> None:
-        from ..models import swap_crops
-
-        crops = [c for _, todo in self.pending for _, c in todo]
-        results = iter(swap_crops(self.model, self.cfg, crops, self.s.direction))
-        summary = self.summary
-        for fr, todo in self.pending:
-            rgb = fr.rgb
-            faces_lab = []
-            applied = np.zeros(rgb.shape[:2], np.uint8)
-            for f, crop in todo:
-                label, m = self._swap_face(rgb, f, crop, *next(results))
-                np.maximum(applied, m, out=applied)
-                faces_lab.append(label)
-            entry = {"index": fr.index, "time": round(fr.time, 6), "swapped": bool(faces_lab), "faces": faces_lab}
-            if faces_lab:
-                name = mask_name(fr.index)
-                write_image_atomic(self.masks_dir / name, applied, fsync=False)
-                entry["mask"] = f"masks/{name}"
-                summary.frames_swapped += 1
-                summary.faces_swapped += len(faces_lab)
-            self.seg_frames.append(entry)
-            writer.write(self.wm(rgb) if self.wm is not None else rgb)
-            summary.frames += 1
-            if self.progress:
-                self.progress(summary.frames, self.info.frames)
-        self.pending.clear()
-        self.queued = 0
-
-    def finish_segment(self, parts: Parts, k: int, writer: VideoWriter) -> None:
-        """Swap what is buffered, close the segment's video (atomic), then record it as done with its labels
-        and the running totals (the record is what makes it count)."""
-        self.flush(writer)
-        writer.close()
-        parts.finish(k, {"frames": list(self.seg_frames),
-                         "totals": {t: getattr(self.summary, t) for t in TOTALS}})
-        self.seg_frames.clear()
-
-
-def _render(video: Path, rec: A.SourceRecord, ranges, kept_crops: Optional[set], parts: Parts, sw: _Swapper) -> None:
-    """Decode from the first unfinished segment on and write each segment's video, labels and masks."""
-    import torch
-
-    s, info = sw.s, sw.info
-    writer: Optional[VideoWriter] = None
-    seg = len(parts.done())
-    try:
-        with torch.inference_mode():
-            for fr in iter_frames(video, start=seg * s.segment_frames):
-                if writer is None or fr.index // s.segment_frames != seg:
-                    if writer is not None:
-                        sw.finish_segment(parts, seg, writer)
-                    seg = fr.index // s.segment_frames
-                    writer = VideoWriter(parts.video(seg), info.width, info.height, info.fps, crf=s.crf)
-                todo = sw.select(fr, rec.frames.get(fr.index, []), in_ranges(fr.index, ranges), kept_crops)
-                sw.add(fr, todo, writer)
-            if writer is not None:
-                sw.finish_segment(parts, seg, writer)
-                writer = None
-    except BaseException:
-        if writer is not None:      # the unfinished segment goes; the finished ones stay for the re-run
-            writer.abort()
-        raise
 
 
 def _labels_record(video: Path, out: Path, info: VideoInfo, cfg: Dict, s: ConvertSettings,

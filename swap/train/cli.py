@@ -2,26 +2,13 @@
 veriswap.cli). The settings are checked by `TrainConfig.check`, before torch loads."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..errors import InputError
-
-
-def parse_duration(text: Optional[str]) -> Optional[float]:
-    """'90', '90s', '10m', '1h30m' -> seconds."""
-    if text is None:
-        return None
-    t = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", t)
-    if not parts or "".join(a + b for a, b in parts) != t:
-        raise InputError(f"bad --time-limit {text!r}: use e.g. 90s, 10m, 1h30m")
-    return sum(float(v) * {"h": 3600, "m": 60, "s": 1}[u] for v, u in parts)
+from ..progress import parse_duration  # noqa: F401 - here for callers of swap.train.cli.parse_duration
 
 
 def train_command(

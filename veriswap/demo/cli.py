@@ -26,7 +26,7 @@ def demo_command(
     scores the swap, its source and a partial swap against its labels: a pipeline demonstration, not a
     trustworthy detector). Re-running on the same folder resumes.
     """
-    from swap.train.cli import parse_duration
+    from swap.progress import parse_duration
 
     from .pipeline import DemoOptions, run_demo
 
