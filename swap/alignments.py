@@ -26,6 +26,7 @@ from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional,
 import numpy as np
 
 from provenance.fsutil import atomic_open as _atomic_file
+from provenance import schema as S
 from provenance.fsutil import atomic_write_bytes, load_versioned_json
 
 from .errors import InputError
@@ -33,6 +34,45 @@ from .errors import InputError
 FORMAT = "veriswap-alignments"
 VERSION = 1
 FACES_JSON_VERSION = 1
+
+
+# ---- what a reader accepts (provenance.schema: a wrong type is one line naming file and field) -----
+
+def _plain_name(v) -> None:
+    if not isinstance(v, str) or not v or "/" in v or "\\" in v or v in (".", ".."):
+        S.fail(f"expected a file name (no folders), got {S._got(v)}")
+
+
+def _affine(v) -> None:
+    """A 2x3 affine matrix whose 2x2 part is invertible (a crop can be mapped back into the frame)."""
+    S.Array((2, 3))(v)
+    if abs(v[0][0] * v[1][1] - v[0][1] * v[1][0]) < 1e-12:
+        S.fail("the 2x3 affine matrix is singular (its 2x2 part has no inverse)")
+
+
+LANDMARKS = S.Array((68, 2), what="68 [x, y] points")
+EMBEDDING = S.Array((128,), what="a 128-d embedding (128 numbers)")
+FACE_SPEC = S.Obj({"face": S.Int(0), "track": S.Int(), "box": S.Array((4,), what="a box [x0, y0, x1, y1]"),
+                   "score": S.Num(), "keyframe": S.Bool(), "landmarks": LANDMARKS, "matrix": _affine,
+                   "size": S.Int(8, 16384), "embedding": S.Opt(EMBEDDING), "blur": S.Num(), "file": _plain_name},
+                  what="an object (a face record)")
+FRAMES_SPEC = S.Map(S.List_(FACE_SPEC), key=S.int_key, key_what="a frame index",
+                    what="an object (frame index -> faces)")
+SOURCE_HEADER = {"path": S.Str(nonempty=True), "key": S.Str(nonempty=True), "width": S.Int(1), "height": S.Int(1),
+                 "fps": S.Num(0), "frames_total": S.Int(0), "is_image": S.Bool(), "fingerprint": S.Map(S.Int()),
+                 "complete": S.Bool()}
+SOURCE_SPEC = S.Obj(SOURCE_HEADER, {"frames": FRAMES_SPEC}, what="an object (a source record)")
+ALIGNMENTS_SPEC = S.Obj({"settings": S.Obj(), "sources": S.Map(SOURCE_SPEC, what="an object (source path -> record)")},
+                        {"created_by": S.Opt(S.Str())})
+_SOURCES = S.Obj({"sources": S.Map(SOURCE_SPEC)})             # the streamed reader's checks, piece by piece
+_SOURCE_HEADERS = S.Obj({"sources": S.Map(S.Obj(SOURCE_HEADER))})
+_SOURCE_FRAMES = S.Obj({"sources": S.Map(S.Obj({"frames": FRAMES_SPEC}))})
+FACES_JSON_ENTRY = S.Obj(optional={"source": S.Opt(S.Str()), "frame": S.Opt(S.Int(0)), "face": S.Opt(S.Int(0)),
+                                   "landmarks": S.Opt(LANDMARKS), "embedding": S.Opt(EMBEDDING),
+                                   "blur": S.Opt(S.Num())}, what="an object (a face's entry)")
+FACES_JSON_SPEC = S.Obj({"faces": S.Map(FACES_JSON_ENTRY, what="an object (file name -> entry)")},
+                        {"version": S.Int(FACES_JSON_VERSION, FACES_JSON_VERSION), "size": S.Int(1)},
+                        what="an object (a faces.json index)")
 
 
 @dataclass
@@ -127,6 +167,7 @@ def load(path: Path) -> Alignments:
     if not path.is_file():
         raise InputError(f"no such alignments file: {path}")
     d = load_versioned_json(path, FORMAT, VERSION, "alignments file")
+    S.validate(d, ALIGNMENTS_SPEC, path)
     try:
         sources = {k: SourceRecord.from_json(v) for k, v in d["sources"].items()}
         return Alignments(d["settings"], sources, d.get("created_by", ""))
@@ -318,26 +359,34 @@ class AlignmentsStore:
         top: dict = {}
         with open(path, encoding="utf-8") as f:
             js = _JsonStream(f.read)
+            c = js._peek()
+            if c != "{":        # a list, a string...: not "bad JSON" but the wrong kind of document
+                kind = {"[": "a list", '"': "a string"}.get(c, "a number or literal")
+                raise S.SchemaError(f"{path}: top level: expected an object (an alignments file), got {kind}")
             for key in js.members():
                 if key != "sources":
                     top[key] = js.value()
                     continue
                 _check_top(top, path, final=False)
+                if js._peek() != "{":
+                    S.validate(top | {"sources": js.value()}, S.Obj({"sources": S.Map()}), path)
                 for sid in js.members():
-                    self._read_source(sid, js)
+                    self._read_source(sid, js, path)
         _check_top(top, path, final=True)
-        if not isinstance(top["settings"], dict):
-            raise TypeError("settings is not an object")
+        S.validate(top, S.Obj({"settings": S.Obj()}, {"created_by": S.Opt(S.Str())}), path)
         self.settings, self.created_by = top["settings"], top.get("created_by", "")
 
-    def _read_source(self, sid: str, js: _JsonStream) -> None:
+    def _read_source(self, sid: str, js: _JsonStream, path: Path) -> None:
         src, head, ordered = StoredSource({}), {}, True
         self._write_frames(src, ())                 # a source without a "frames" key has none
+        if js._peek() != "{":
+            S.validate({"sources": {sid: js.value()}}, _SOURCES, path)
         for key in js.members():
             if key == "frames":
-                ordered = self._write_frames(src, ((int(k), v) for k, v in js.items()))
+                ordered = self._write_frames(src, _checked_frames(js, sid, path))
             else:
                 head[key] = js.value()
+        S.validate({"sources": {sid: head}}, _SOURCE_HEADERS, path)
         src.header = {k: head[k] for k in SOURCE_FIELDS}
         self.sources[sid] = src
         if not ordered:     # a hand-edited file: sort it (in memory, as `load` would; veriswap writes them in order)
@@ -373,6 +422,15 @@ class AlignmentsStore:
             pos += len(b)
             return b.decode("ascii")
         return read
+
+
+def _checked_frames(js: _JsonStream, sid: str, path: Path) -> Iterator[Tuple[int, List[dict]]]:
+    """A source's "frames" object as it streams by, each frame checked (FRAMES_SPEC) before it is kept."""
+    if js._peek() != "{":
+        S.validate({"sources": {sid: {"frames": js.value()}}}, _SOURCE_FRAMES, path)
+    for k, v in js.items():
+        S.validate({"sources": {sid: {"frames": {k: v}}}}, _SOURCE_FRAMES, path)   # (the path names the field)
+        yield int(k), v
 
 
 def _check_top(top: dict, path: Path, final: bool) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from provenance import schema as S
 from provenance.fsutil import atomic_write_bytes, load_versioned_json
 
 from .errors import InputError
@@ -184,6 +185,29 @@ class Labels:
                    version=d.get("version", VERSION))
 
 
+def _mask_path(v: Any) -> None:
+    """A mask file inside the labels folder ("masks/NNNNNN.png"): no absolute path, no way out."""
+    if not isinstance(v, str) or not v or v.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", v):
+        S.fail(f"expected a path inside the labels folder, got {S._got(v)}")
+
+
+_FACE_SPEC = S.Obj({"box": S.Array((4,), what="a box [x0, y0, x1, y1]")},
+                   {"face": S.Opt(S.Int(0)), "track": S.Opt(S.Int()),
+                    "landmarks": S.Opt(S.Array((68, 2), what="68 [x, y] points")), "mask_pixels": S.Opt(S.Int(0))},
+                   what="an object (a swapped face)")
+_FRAME_SPEC = S.Obj({"index": S.Int(0)},
+                    {"time": S.Opt(S.Num(0)), "swapped": S.Opt(S.Bool()), "faces": S.Opt(S.List_(_FACE_SPEC)),
+                     "mask": S.Opt(_mask_path)}, what="an object (a frame)")
+LABELS_SPEC = S.Obj(
+    {"frames": S.List_(_FRAME_SPEC)},
+    {"source": S.Opt(S.Str()), "output": S.Opt(S.Str()), "width": S.Opt(S.Int(1)), "height": S.Opt(S.Int(1)),
+     "fps": S.Opt(S.Num(0)), "direction": S.Opt(S.Str()), "created_by": S.Opt(S.Str()),
+     "model": S.Opt(S.Obj(optional={"architecture": S.Opt(S.Str()), "sha256": S.Opt(S.Str()),
+                                    "iteration": S.Opt(S.Int(0)), "identities": S.Opt(S.Obj())})),
+     "settings": S.Opt(S.Obj()), "counts": S.Opt(S.Map(S.Int(0))), "c2pa_manifest": S.Opt(S.Str()),
+     "mirrored_from": S.Opt(S.Str()), "version": S.Int(1)}, what="an object (a labels file)")
+
+
 def as_labels(labels: Union[Labels, Dict[str, Any]]) -> Labels:
     return labels if isinstance(labels, Labels) else Labels.from_dict(labels)
 
@@ -194,8 +218,9 @@ def read_labels(path: Path) -> Labels:
     if path.is_dir():
         path = path / LABELS_FILE
     d = load_versioned_json(path, FORMAT, None, "labels file")
-    if not isinstance(d.get("frames"), list):
+    if "frames" not in d:
         raise InputError(f"not a veriswap labels file: {path}")
+    S.validate(d, LABELS_SPEC, path)
     try:
         return Labels.from_dict(d)
     except (KeyError, TypeError, ValueError, AttributeError):

@@ -183,10 +183,11 @@ def test_reader_takes_what_load_takes_and_refuses_what_it_refuses(two_sources):
                          (b'{"format": "other", "sources": {"x": 1}}', "not a veriswap"),
                          (json.dumps({"format": A.FORMAT, "version": 99}).encode(), "version 99"),
                          (json.dumps({"format": A.FORMAT, "version": A.VERSION, "settings": {},
-                                      "sources": {"x": {"path": 1}}}).encode(), "malformed"),
+                                      "sources": {"x": {"path": 1}}}).encode(),
+                          r"bad.json: field sources\.x\.path: expected a string, got 1"),
                          (json.dumps({"format": A.FORMAT, "version": A.VERSION, "settings": {},
                                       "sources": {"x": {**recs[1].header(), "frames": {"0": [{"face": 0}]}}}}).encode(),
-                          "malformed")):
+                          r'bad.json: field sources\.x\.frames\["0"\]\[0\]\.track: missing')):
         bad.write_bytes(content)
         for reader in (A.load, A.AlignmentsStore.read):
             with pytest.raises(InputError, match=msg):

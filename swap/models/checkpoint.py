@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from provenance import schema as S
 from provenance.fsutil import fsync_dir, stage_bytes
 
 from ..errors import InputError
@@ -171,14 +172,36 @@ def snapshot(model_dir: Path, dest: Path) -> Path:
     return dest
 
 
-def _read_json(path: Path) -> Dict[str, Any]:
+# what a reader accepts (provenance.schema: a wrong type is one line naming file and field)
+_DIM = S.Int(1, 4096)
+_IDENTITY = S.Obj(optional={"name": S.Opt(S.Str()), "faces_dir": S.Opt(S.Str()), "faces": S.Opt(S.Int(0)),
+                            "embedding_centroid": S.Opt(S.Array((128,), what="a 128-d embedding"))},
+                  what="an object (an identity)")
+CONFIG_SPEC = S.Obj(
+    {"architecture": S.Str(nonempty=True),
+     "model_args": S.Map(S.OneOf(_DIM, S.List_(_DIM, max_len=64), what="a positive integer or a list of them"))},
+    {"resolution": S.Int(8, 4096), "coverage": S.Num(0.05, 1.0), "has_mask": S.Bool(),
+     "identities": S.Opt(S.Map(S.Opt(_IDENTITY), what="an object (a: ..., b: ...)")),
+     "weights": S.Opt(S.Obj(optional={"file": S.Str(), "sha256": S.Str()})),
+     "initialised_from": S.Opt(S.Obj(optional={"model_dir": S.Str(), "sha256": S.Str(), "parts": S.Str(("encoder", "all")),
+                                             "iteration": S.Opt(S.Int(0))})),
+     "training": S.Opt(S.Obj())}, what="an object (a model config)")
+STATE_SPEC = S.Obj(
+    {"files": S.Map(S.Str(), what="an object (file name -> sha256)")},
+    {"iteration": S.Int(0), "elapsed": S.Opt(S.Num(0)), "saved_at": S.Opt(S.Str()), "reason": S.Opt(S.Str()),
+     "rng": S.Opt(S.Obj(optional={"generators": S.Opt(S.List_(S.Str())), "torch": S.Opt(S.Str())})),
+     "best": S.Opt(S.Obj({"iteration": S.Int(0), "loss": S.Num()})), "last_loss": S.Opt(S.Obj()),
+     "identity_checks": S.Opt(S.List_(S.Obj()))}, what="an object (a checkpoint state)")
+
+
+def _read_json(path: Path, spec: Optional[S.Spec] = None) -> Dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise InputError(f"unreadable {path.name} in {path.parent}: {e}") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path} is not a veriswap model file (foreign or corrupt checkpoint)")
-    return data
+    return data if spec is None else S.validate(data, spec, path)
 
 
 def verify_checkpoint(d: Path, suffix: str = "") -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
@@ -188,7 +211,7 @@ def verify_checkpoint(d: Path, suffix: str = "") -> Tuple[Optional[Dict[str, Any
     if not sp.exists():
         return None, None
     try:
-        state = _read_json(sp)
+        state = _read_json(sp, STATE_SPEC)
     except InputError as e:
         return None, str(e)
     files = state.get("files") or {}
@@ -224,10 +247,16 @@ def read_config(model_dir: Path) -> Dict[str, Any]:
     p = Path(model_dir) / CONFIG
     if not p.exists():
         raise InputError(f"{model_dir} is not a veriswap model folder (no {CONFIG})")
-    cfg = _read_json(p)
-    for k in ("architecture", "model_args"):
-        if k not in cfg:
-            raise InputError(f"{p} lacks {k!r}: not a veriswap model config")
+    cfg = _read_json(p, CONFIG_SPEC)
+    from .registry import list_models, model_args
+
+    if cfg["architecture"] not in list_models():
+        raise S.SchemaError(f"{p}: field architecture: unknown model {cfg['architecture']!r} "
+                            f"(this veriswap has {', '.join(list_models())})")
+    try:
+        model_args(cfg["architecture"], **cfg["model_args"])
+    except InputError as e:
+        raise S.SchemaError(f"{p}: field model_args: {e}") from None
     return cfg
 
 
@@ -290,7 +319,10 @@ def load_model(model_dir, device="cpu"):
     ck = find_checkpoint(d)
     if ck is None:
         raise InputError(f"{d} holds no trained weights")
-    model = create_model(cfg["architecture"], **cfg["model_args"])
+    try:
+        model = create_model(cfg["architecture"], **cfg["model_args"])
+    except InputError as e:     # e.g. a resolution the architecture cannot build: name the file and field
+        raise S.SchemaError(f"{d / CONFIG}: field model_args: {e}") from None
     load_weights(model, ck["weights"], cfg["architecture"])
     cfg = dict(cfg, weights={"file": ck["weights"].name, "sha256": ck["state"]["files"][WEIGHTS]},
                iteration=ck["state"].get("iteration"))

@@ -15,6 +15,9 @@ import cv2
 import numpy as np
 import torch
 
+from provenance.schema import validate
+
+from ..alignments import FACES_JSON_SPEC
 from ..errors import InputError
 
 
@@ -107,9 +110,9 @@ def load_faces(folder: Path, size: int, coverage: float = 1.0, name: Optional[st
     if fj.exists():
         try:
             doc = json.loads(fj.read_text())
-            meta = doc.get("faces", {}) or {}
-        except (OSError, ValueError, AttributeError) as e:
+        except (OSError, ValueError) as e:
             raise InputError(f"unreadable {fj}: {e}") from e
+        meta = validate(doc, FACES_JSON_SPEC, fj)["faces"]     # types and shapes, named by field
     full = int(round(size / coverage))
     imgs, lms, embs, missing = [], {}, [], []
     for p in files:

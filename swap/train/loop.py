@@ -91,7 +91,12 @@ class Trainer(TrainerOutputs):
                              f"{existing['state'].get('iteration')}): use a new folder")
         self.arch, self.margs = arch, margs
         torch.manual_seed(cfg.seed)  # same initial weights for a given seed (DDP also broadcasts rank 0's)
-        self.model = create_model(arch, **margs).to(self.device)
+        try:
+            self.model = create_model(arch, **margs).to(self.device)
+        except InputError as e:
+            if not saved_cfg:
+                raise
+            raise InputError(f"{self.dir / mio.CONFIG}: field model_args: {e}") from None
         self.init_from = (saved_cfg or {}).get("initialised_from")
         if cfg.load_weights:
             self.init_from = mio.load_pretrained(self.model, Path(cfg.load_weights), arch, cfg.load_parts)
