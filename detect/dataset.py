@@ -351,15 +351,39 @@ def save(ds: Dataset) -> None:
     atomic_write_bytes(ds.root / "dataset.json", json.dumps(doc, separators=(",", ":")).encode())
 
 
+def _dataset_spec():
+    """What `load` accepts (provenance.schema: a wrong type is one line naming file and field)."""
+    from provenance import schema as S
+
+    def rel_file(v) -> None:    # a crop inside the dataset folder: relative, no way out
+        if not isinstance(v, str) or not v or v.startswith(("/", "\\")) or ".." in v.replace("\\", "/").split("/"):
+            S.fail(f"expected a path inside the dataset folder, got {S._got(v)}")
+
+    opt_str = S.Opt(S.Str())
+    video = S.Obj({"id": S.Str(), "path": S.Str(), "label": S.Int(0, 1), "kind": S.Str(), "group": S.Str(),
+                   "frames_total": S.Int(0)},
+                  {"frames_sampled": S.Int(0), "samples": S.Int(0), "split": S.Str(SPLITS + ("",)), "method": opt_str,
+                   "grouped": opt_str, "held_out": opt_str, "identity": opt_str, "dropped": S.List_(S.Str())},
+                  what="an object (a video entry)")
+    sample = S.Obj({"file": rel_file, "video": S.Str(), "frame": S.Int(0), "face": S.Int(0), "track": S.Int(),
+                    "label": S.Int(0, 1)},
+                   {"split": S.Str(SPLITS + ("",)), "landmarks": S.Opt(S.Array((68, 2), what="68 [x, y] points"))},
+                   what="an object (a sample)")
+    return S.Obj({"videos": S.Map(video, what="an object (video id -> entry)"), "samples": S.List_(sample)},
+                 {"settings": S.Obj()}, what="an object (a dataset index)")
+
+
 def load(root: Path) -> Dataset:
+    from provenance.schema import SchemaError, validate
+
     root = Path(root)
     path = root / "dataset.json" if root.is_dir() else root
     if not path.is_file():
         raise InputError(f"not a dataset folder (no dataset.json): {root}")
-    d = load_versioned_json(path, FORMAT, VERSION, "detect dataset")
-    try:
-        videos = {k: VideoEntry(**v) for k, v in d["videos"].items()}
-        samples = [Sample(**x) for x in d["samples"]]
-    except (KeyError, TypeError):
-        raise InputError(f"dataset.json is malformed: {path}") from None
+    d = validate(load_versioned_json(path, FORMAT, VERSION, "detect dataset"), _dataset_spec(), path)
+    for i, x in enumerate(d["samples"]):
+        if x["video"] not in d["videos"]:
+            raise SchemaError(f"{path}: field samples[{i}].video: {x['video']!r} is not among the videos")
+    videos = {k: VideoEntry(**{f: v[f] for f in VideoEntry.__dataclass_fields__ if f in v}) for k, v in d["videos"].items()}
+    samples = [Sample(**{f: x[f] for f in Sample.__dataclass_fields__ if f in x}) for x in d["samples"]]
     return Dataset(path.parent, d.get("settings", {}), videos, samples)
