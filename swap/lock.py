@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .errors import InputError
 
@@ -49,3 +49,24 @@ def folder_lock(folder: Path, what: str) -> Iterator[None]:
         if made and not ok and [p.name for p in folder.iterdir()] == [LOCK_NAME]:
             path.unlink(missing_ok=True)
             folder.rmdir()
+
+
+def holder(folder: Path) -> Optional[str]:
+    """Who holds FOLDER now ("veriswap train (pid 123)"), or None when nobody does. Reads only: the lock file is
+    not created and its description not changed (for a reader such as `veriswap model`)."""
+    path = Path(folder) / LOCK_NAME
+    if fcntl is None or not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another veriswap process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

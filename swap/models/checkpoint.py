@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from provenance import schema as S
-from provenance.fsutil import fsync_dir, stage_bytes
+from provenance.fsutil import fsync_dir, stage_bytes, temp_name
 
 from ..errors import InputError
 
@@ -144,6 +144,62 @@ def save_checkpoint(model_dir: Path, weights: Dict[str, torch.Tensor], optim: Op
     _replace(c_tmp, d / CONFIG)
     _fsync_dir(d)
     return w_sha
+
+
+# files a training run writes at the top of its model folder through a temp file (`stage_bytes`,
+# `atomic_write_bytes`: `.NAME.xxxxxxxx.tmp`), and the names `_link_or_copy` stages a backup under
+OWN_FILES = (WEIGHTS, OPTIM, STATE, CONFIG, "preview.png", "loss.csv", "loss.png")
+
+
+def stale_temps(model_dir: Path) -> List[Path]:
+    """The temp files and folders a killed save left in a model folder (issue 16: 13 killed runs left 4.8 GB
+    of `.model.safetensors.*.tmp` / `.optimizer.safetensors.*.tmp`). Matched by the exact patterns this
+    module and the trainer write, nothing else: a user's own dot-files stay. Stale only while no writer
+    holds the folder (swap.lock): `remove_stale_temps` runs under that lock."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        return []
+    found: List[Path] = []
+    for name in OWN_FILES:
+        prefix, suffix = temp_name(d / name)
+        found += d.glob(f"{_glob_escape(prefix)}*{suffix}")
+        found += [d / f".{name}{BAK}.linktmp"] if (d / f".{name}{BAK}.linktmp").exists() else []
+    for sub in ("snapshots", "timelapse"):
+        if (d / sub).is_dir():
+            found += [p for p in (d / sub).glob(".*.tmp")]       # .NNNNNNNN.tmp folders, .NNNNNNNN.png.x.tmp files
+            found += [p for p in (d / sub).glob(".*.old") if p.is_dir()]
+    found += [p for p in (d / ".best.tmp", d / ".best.old") if p.exists()]
+    return sorted(set(found))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _size(p: Path) -> int:
+    if p.is_dir() and not p.is_symlink():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+    try:
+        return p.lstat().st_size
+    except OSError:
+        return 0
+
+
+def temps_size(paths: List[Path]) -> int:
+    """Bytes the given temp files/folders hold (a folder's files summed)."""
+    return sum(_size(p) for p in paths)
+
+
+def remove_stale_temps(model_dir: Path) -> Tuple[int, int]:
+    """Delete what `stale_temps` finds; (count, bytes). Call only while holding the folder (swap.lock)."""
+    paths = stale_temps(model_dir)
+    size = temps_size(paths)
+    for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return len(paths), size
 
 
 def snapshot(model_dir: Path, dest: Path) -> Path:

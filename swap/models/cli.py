@@ -50,6 +50,11 @@ def model_command(
         if m.snapshots:
             lines.append(f"snapshots  {len(m.snapshots)}: iterations {', '.join(map(str, m.snapshots[-5:]))}"
                          + (" (last 5)" if len(m.snapshots) > 5 else ""))
+        if m.stale_temps:
+            what = (f"being written by {m.in_use_by}" if m.in_use_by else
+                    "left by an interrupted save; the next `veriswap train` on this folder removes them")
+            lines.append(f"temp files {len(m.stale_temps)} ({m.stale_temps_bytes / 1e6:.1f} MB, e.g. "
+                         f"{m.stale_temps[0]}): {what}")
         typer.echo("\n".join(lines))
     if not m.ok:
         raise typer.Exit(1)

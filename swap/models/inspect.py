@@ -46,6 +46,9 @@ class ModelInfo:
     checkpoints: List[CheckpointInfo]
     snapshots: List[int]
     best: Optional[Dict[str, Any]] = None   # --keep-best: iteration and mean loss of best/
+    stale_temps: List[str] = field(default_factory=list)   # temp files a killed save left (relative paths)
+    stale_temps_bytes: int = 0
+    in_use_by: Optional[str] = None     # a writer holding the folder now (then its temps may be a save in progress)
 
     @property
     def used(self) -> Optional[CheckpointInfo]:
@@ -101,6 +104,11 @@ def inspect_model(model_dir: Path) -> ModelInfo:
                      st.get("elapsed"), st.get("last_loss"), (st.get("identity_checks") or [None])[-1],
                      cfg.get("initialised_from"), cks, snaps,
                      st.get("best") if (d / "best" / mio.STATE).is_file() else None)
+    from ..lock import holder
+    temps = mio.stale_temps(d)
+    info.stale_temps = [str(p.relative_to(d)) for p in temps]
+    info.stale_temps_bytes = mio.temps_size(temps)
+    info.in_use_by = holder(d)
     if info.used is not None:
         from safetensors import safe_open
         with safe_open(str(d / (mio.WEIGHTS + ("" if info.used.which == "current" else mio.BAK))), framework="pt") as f:

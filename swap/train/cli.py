@@ -109,6 +109,9 @@ def _print_summary(s: dict, snapshot_every: int, timelapse: bool) -> None:
     t.add_row("iterations", f"{s['iteration']} (this run {s['iterations_run']}"
               + (f", resumed from {s['resumed_from']}" if s["resumed_from"] is not None else "") + ")")
     t.add_row("stopped by", s["stopped_by"] or "-")
+    gone = s.get("stale_temps_removed") or {}
+    if gone.get("files"):
+        t.add_row("cleaned", f"{gone['files']} temp file(s) of an interrupted save ({gone['bytes'] / 1e6:.1f} MB)")
     t.add_row("speed", f"{s['it_per_s']} it/s, {s['examples_per_s']} examples/s, {s['seconds']} s")
     if s["first_loss"] and s["last_loss"]:
         f, l = s["first_loss"], s["last_loss"]

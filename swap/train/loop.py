@@ -387,8 +387,13 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     cfg.check()
     main = int(os.environ.get("RANK", "0")) == 0
     with folder_lock(Path(cfg.model_dir), "veriswap train") if main else nullcontext():
+        # a killed save's temp files (`.model.safetensors.xxxx.tmp`, ...): ours, and stale now that we hold the folder
+        stale = mio.remove_stale_temps(Path(cfg.model_dir)) if main else (0, 0)
+        if stale[0]:
+            print(f"removed {stale[0]} temp file(s) ({stale[1] / 1e6:.1f} MB) left in {cfg.model_dir} by an "
+                  "interrupted save", flush=True)
         t = Trainer(cfg)
         try:
-            return t.run()
+            return dict(t.run(), stale_temps_removed={"files": stale[0], "bytes": stale[1]})
         finally:
             t.close()
