@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
@@ -24,6 +26,9 @@ from .settings import ExtractSettings
 
 PARTS = ".parts"
 WARMUP = 8                      # frames processed before a chunk starts, so tracks and smoothing are warm
+# a worker records what it has done at least this often (issue 16: a kill loses <= ~10 s of a worker's work,
+# not a whole chunk of up to 500 frames); the environment variable is for tests and bench/reliability.py
+PART_SECONDS = float(os.environ.get("VERISWAP_EXTRACT_PART_SECONDS", "10"))
 
 
 @dataclass
@@ -80,14 +85,23 @@ def _part_path(parts_dir: str, start: int) -> Path:
 
 
 class _ChunkState:
-    def __init__(self, job: _Job, start: int, end: Optional[int]):
+    def __init__(self, job: _Job, start: int, end: Optional[int], tracker: Optional[FaceTracker] = None):
         s = job.settings
         self.start, self.end = start, end
         self.frames: Dict[int, list] = {}
         self.stats = {"faces_found": 0, "faces_filtered": 0, "frames_no_face": 0}
+        self.t0 = time.monotonic()
         freq = max(job.fps, 1.0) / s.every
-        self.tracker = FaceTracker(s.detector, s.upsample, s.min_size, s.detect_every, s.smooth and not job.is_image,
-                                   freq, s.min_cutoff, s.beta, scan_every=s.scan_every, refeed=s.refeed)
+        self.tracker = tracker or FaceTracker(s.detector, s.upsample, s.min_size, s.detect_every,
+                                              s.smooth and not job.is_image, freq, s.min_cutoff, s.beta,
+                                              scan_every=s.scan_every, refeed=s.refeed)
+
+    def split(self, job: _Job, at: int) -> "_ChunkState":
+        """End this part at frame `at` (it is recorded as [start, at)); the rest of the chunk, [at, end), goes
+        on in the returned state with the same tracker (the tracks run on: no warm-up, no new scan)."""
+        rest = _ChunkState(job, at, self.end, self.tracker)
+        self.end = at
+        return rest
 
 
 def _faces_of_frame(job: _Job, st: _ChunkState, index: int, rgb: np.ndarray, emit: bool) -> None:
@@ -155,6 +169,12 @@ def _run_job(job: _Job) -> dict:
                     _write_part(job, state, last)
                 current = n
                 state = _ChunkState(job, *chunks[n])
+            elif emit and state.frames and time.monotonic() - state.t0 >= PART_SECONDS:
+                # checkpoint within the chunk: the frames done so far become a part of their own, so a kill
+                # loses at most PART_SECONDS of this worker's work (a re-run resumes at `fr.index`)
+                rest = state.split(job, fr.index)
+                _write_part(job, state, last)
+                state = rest
             _faces_of_frame(job, state, fr.index, fr.rgb, emit)
             if state.tracker.scanned:
                 trim()      # the full scan is what allocates and frees the big buffers
@@ -209,8 +229,25 @@ def _iter_parts(parts_dir: Path, settings: ExtractSettings, fp: dict):
 
 
 def _load_parts(parts_dir: Path, settings: ExtractSettings, fp: dict) -> Dict[int, Tuple[Optional[int], int]]:
-    """Chunk start -> (chunk end, number of frames recorded), for the finished chunks of one source."""
+    """Part start -> (part end, number of frames recorded), for the finished parts of one source (a chunk, or
+    a piece of one a worker recorded on the way: see PART_SECONDS)."""
     return {int(doc["start"]): (doc.get("end"), len(doc["frames"])) for doc in _iter_parts(parts_dir, settings, fp)}
+
+
+def resume_chunk(done: Dict[int, Tuple[Optional[int], int]], a: int, b: Optional[int]) -> Tuple[List[int], Optional[int]]:
+    """For the planned chunk [a, b): (starts of the finished parts that cover it from `a` without a gap,
+    where the work resumes: None when they cover all of it)."""
+    chain: List[int] = []
+    pos = a
+    while pos in done:
+        end = done[pos][0]
+        if end == b:
+            return chain + [pos], None
+        if end is None or end <= pos or (b is not None and end > b):
+            break               # a part of another plan (other --jobs): not this chunk's
+        chain.append(pos)
+        pos = end
+    return chain, pos
 
 
 class _Merge:

@@ -37,7 +37,8 @@ from .. import faces as F
 from ..errors import InputError
 from ..lock import folder_lock
 from ..video import VideoInfo, expand_inputs, probe, read_image
-from .chunks import PARTS, _init_worker, _Job, _load_parts, _Merge, _part_path, _plan_chunks, _run_job, _source_key
+from .chunks import (PARTS, _init_worker, _Job, _load_parts, _Merge, _part_path, _plan_chunks, _run_job,
+                     _source_key, resume_chunk)
 from .settings import ExtractSettings, ExtractSummary
 
 __all__ = ["ExtractSettings", "ExtractSummary", "extract"]
@@ -184,11 +185,14 @@ def _plan_sources(infos: List[Tuple[Path, VideoInfo]], store: A.AlignmentsStore,
         parts_dir = faces_dir / PARTS / key
         done = _load_parts(parts_dir, s, fp)
         chunks = _plan_chunks(info.frames, s.every, jobs or os.cpu_count() or 1)
-        todo = [c for c in chunks if done.get(c[0], (-1,))[0] != c[1]]
-        for c in chunks:
-            if c not in todo:
-                summary.frames_resumed += done[c[0]][1]
-        for a in set(done) - {c[0] for c in chunks if c not in todo}:
+        todo, kept = [], set()
+        for a, b in chunks:     # a chunk is done, or done up to a frame (its worker records parts on the way)
+            chain, resume_at = resume_chunk(done, a, b)
+            kept.update(chain)
+            summary.frames_resumed += sum(done[c][1] for c in chain)
+            if resume_at is not None:
+                todo.append((resume_at, b))
+        for a in set(done) - kept:
             _part_path(parts_dir, a).unlink(missing_ok=True)    # cut differently (other --jobs): redone
         for c in todo:      # chunk starts are multiples of `every`
             total += len(range(c[0], c[1] if c[1] is not None else max(info.frames, c[0] + 1), s.every))
