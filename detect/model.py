@@ -17,11 +17,22 @@ import cv2
 import numpy as np
 
 from swap.errors import InputError
+from provenance import schema as S
 from provenance.fsutil import atomic_write_bytes, load_versioned_json
+from provenance.schema import validate
 from swap.device import resolve_device
 
 FORMAT = "veriswap-detector"
 VERSION = 1
+
+
+# what `DetectorConfig.load` accepts (provenance.schema: a wrong type is one line naming file and field)
+_CONFIG_SPEC = S.Obj(
+    {"arch": S.Str(nonempty=True), "input_size": S.Int(16, 4096), "mean": S.Array((3,), what="3 numbers"),
+     "std": S.Array((3,), lo=1e-6, what="3 positive numbers")},
+    {"threshold": S.Num(0, 1), "threshold_method": S.Str(), "eer_threshold": S.Opt(S.Num(0, 1)),
+     "crop_scale": S.Num(1.0, 3.0), "crop_size": S.Int(32, 1024), "sbi": S.Bool(), "weights_init": S.Opt(S.Str()),
+     "epochs": S.Int(0), "best_epoch": S.Int(-1), "extra": S.Obj()}, what="an object (a detector config)")
 
 
 @dataclass
@@ -53,7 +64,7 @@ class DetectorConfig:
             raise InputError(f"no such detector folder: {folder}")
         if not p.is_file():
             raise InputError(f"not a detector folder (no config.json): {folder}")
-        d = load_versioned_json(p, FORMAT, VERSION, "detector config")
+        d = validate(load_versioned_json(p, FORMAT, VERSION, "detector config"), _CONFIG_SPEC, p)
         try:
             return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         except TypeError:

@@ -246,7 +246,8 @@ def Array(shape: Tuple[Optional[int], ...], lo: Optional[float] = None, hi: Opti
         if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
             raise _Bad(f"expected {desc}, got NaN or infinity")
         if a.size and ((lo is not None and a.min() < lo) or (hi is not None and a.max() > hi)):
-            raise _Bad(f"values must lie in [{lo}, {hi}], got {a.min():g}..{a.max():g}")
+            rng = f"in [{lo}, {hi}]" if lo is not None and hi is not None else f">= {lo}" if lo is not None else f"<= {hi}"
+            raise _Bad(f"values must be {rng}, got {a.min():g}..{a.max():g}")
     return check
 
 
