@@ -47,6 +47,7 @@ VIDEO_EXT = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 KIND_EXT = {"video": VIDEO_EXT, "image": IMAGE_EXT, "media": VIDEO_EXT | IMAGE_EXT, "pem": {".pem", ".crt"},
             "key": {".key", ".pem", ".pub"}}
+PRUNE = {"faces", "model", "masks", "rejected", "snapshots", "timelapse", "best", "backup"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "SAMEORIGIN",
@@ -143,11 +144,16 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
         params = check_paths(kind, params)
         return jobs.create(kind, params, title or T.TASKS[kind].title, project)
 
-    def list_files(folder: Path, exts: Optional[set], recursive: bool = True, limit: int = 2000) -> List[Dict[str, Any]]:
+    def list_files(folder: Path, exts: Optional[set], recursive: bool = True, limit: int = 2000,
+                   prune: bool = False) -> List[Dict[str, Any]]:
+        """Plain files under `folder` (never through a symlink, never hidden ones). `prune`: skip the stages' own
+        working folders (face crops, model, masks, datasets), so a list of videos is the user's videos and outputs."""
         out = []
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))
-                                 and not d.endswith(".parts"))
+                                 and not d.endswith(".parts")
+                                 and not (prune and (d in PRUNE or d.endswith(".labels")
+                                                     or os.path.join(dirpath, d) == str(wd.root / "detect" / "datasets"))))
             for f in sorted(filenames):
                 p = Path(dirpath) / f
                 if f.startswith(".") or p.is_symlink() or (exts and p.suffix.lower() not in exts):
@@ -186,7 +192,7 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
             if not folder.is_dir():
                 return JSONResponse({"files": []})
             kind = request.query_params.get("kind", "any")
-            return JSONResponse({"files": list_files(folder, KIND_EXT.get(kind))})
+            return JSONResponse({"files": list_files(folder, KIND_EXT.get(kind), prune=kind in ("video", "image", "media"))})
         except Exception as e:  # noqa: BLE001
             return _err(e)
 
@@ -338,10 +344,14 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
                 labels = f.with_name(f.stem + ".labels") / "labels.json"
                 manifest = f.with_name(f.stem + ".manifest.json")
                 lab = read_json(labels) or {}
+                src = lab.get("source")
+                src = src.get("path") if isinstance(src, dict) else src
+                if isinstance(src, str) and not os.path.isabs(src):
+                    src = str(wd.root / src)
                 outs.append({"video": wd.rel(f), "labels": wd.rel(labels) if labels.is_file() else None,
                              "manifest": wd.rel(manifest) if manifest.is_file() else None,
-                             "source": wd.rel(Path(lab["source"]["path"])) if isinstance(lab.get("source"), dict)
-                             and lab["source"].get("path") and _inside(wd, lab["source"]["path"]) else None,
+                             "source": wd.rel(Path(os.path.realpath(src))) if isinstance(src, str) and _inside(wd, src)
+                             and Path(src).is_file() else None,
                              "size": f.stat().st_size, "mtime": f.stat().st_mtime})
         preview = model / "preview.png"
         return {"project": proj, "paths": P,

@@ -58,7 +58,7 @@ function fillSelect(sel, items, keep, blank) {
 // ---------------------------------------------------------------- jobs (server-sent events)
 function jobLine(j, opts) {
   if (!j) return "";
-  const pct = j.total ? Math.min(100, Math.round(100 * (j.done || 0) / j.total)) : null;
+  const pct = j.state === "done" ? null : j.total ? Math.min(100, Math.round(100 * (j.done || 0) / j.total)) : null;
   const busy = j.active && pct == null;
   let extra = "";
   if (j.state === "failed") extra = ` <span class="err">${esc(j.error || "failed")}</span>`;
@@ -99,7 +99,7 @@ function connectEvents() {
 function renderJobsTable() {
   const tb = $("#jobs-table tbody");
   tb.innerHTML = S.jobs.map(j => {
-    const pct = j.total ? Math.round(100 * (j.done || 0) / j.total) : (j.state === "done" ? 100 : 0);
+    const pct = j.state === "done" ? 100 : j.total ? Math.round(100 * (j.done || 0) / j.total) : 0;
     const acts = [];
     if (j.active) acts.push(j.kind === "train" ? `<button data-act="stop" data-id="${j.id}">Stop</button>` : `<button data-act="cancel" data-id="${j.id}" class="danger">Cancel</button>`);
     if (j.can_resume) acts.push(`<button data-act="resume" data-id="${j.id}">Resume</button>`);
@@ -204,6 +204,7 @@ function lineChart(series, opt) {
   });
   return `<svg viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg">${g}</svg>`;
 }
+const lastIt = m => { const r = m.loss.length ? m.loss[m.loss.length - 1].iteration : null, it = Math.max(m.iteration || 0, r || 0); return it || "-"; };
 function renderProject(v) {
   const p = v.project;
   $("#p-title").textContent = p.name;
@@ -216,11 +217,11 @@ function renderProject(v) {
   if (m.preview) {
     const k = m.preview + m.preview_mtime;
     if (S.previewKey !== k) { S.previewKey = k; const img = $("#preview"); img.src = fileURL(m.preview) + `&t=${m.preview_mtime}`; img.hidden = false;
-      $("#preview-cap").textContent = `Preview at iteration ${m.iteration != null ? m.iteration : "?"}: rows A, A→A, A→B, B, B→B, B→A.`; }
+      $("#preview-cap").textContent = `Preview at iteration ${lastIt(m)}: rows A, A→A, A→B, B, B→B, B→A.`; }
   } else { $("#preview").hidden = true; }
   const tr = lastJob("train");
   if (!(tr && tr.active)) {
-    $("#st-it").textContent = m.iteration != null ? m.iteration : "-";
+    $("#st-it").textContent = lastIt(m);
     $("#st-its").textContent = m.its ? `${m.its.toFixed(2)} it/s` : "-";
     $("#st-eta").textContent = "-";
     const last = m.loss.length ? m.loss[m.loss.length - 1] : null;
@@ -378,7 +379,7 @@ $("#btn-ds").addEventListener("click", guard(async () => {
 $("#btn-dt").addEventListener("click", guard(async () => {
   const name = $("#dt-name").value.trim();
   await api("/api/jobs", {kind: "detect_train", title: `train detector ${name}`, params: {dataset: $("#dt-ds").value, out: `detect/detectors/${name}`,
-    arch: $("#dt-arch").value, epochs: +$("#dt-epochs").value, input_size: +$("#dt-size").value || null, weights: $("#dt-weights").value || null}});
+    arch: $("#dt-arch").value, epochs: +$("#dt-epochs").value, sbi: $("#dt-sbi").checked, input_size: +$("#dt-size").value || null, weights: $("#dt-weights").value || null}});
 }));
 $("#btn-ev").addEventListener("click", guard(async () => {
   await api("/api/jobs", {kind: "detect_eval", title: `evaluate ${base($("#ev-det").value)}`, params: {dataset: $("#ev-ds").value, detector: $("#ev-det").value, split: $("#ev-split").value}});
