@@ -24,10 +24,9 @@ import contextlib
 import hashlib
 import json
 import mimetypes
-import os
-import re
 from http.cookies import SimpleCookie
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qs
 
@@ -38,17 +37,13 @@ from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, Plain
 from starlette.routing import Route
 
 from . import tasks as T
-from .jobs import JobManager, read_json, write_json
-from .security import (DEFAULT_MAX_UPLOAD, HIDDEN, Refused, UploadWriter, Workdir, host_ok, request_token,
+from .jobs import JobManager
+from .routes_swap import swap_routes
+from .security import (DEFAULT_MAX_UPLOAD, Refused, UploadWriter, Workdir, host_ok, request_token,
                        token_ok)
+from .workfolder import KIND_EXT, keys_info, list_files
 
 STATIC = Path(__file__).parent / "static"
-VIDEO_EXT = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
-KIND_EXT = {"video": VIDEO_EXT, "image": IMAGE_EXT, "media": VIDEO_EXT | IMAGE_EXT, "pem": {".pem", ".crt"},
-            "key": {".key", ".pem", ".pub"}}
-PRUNE = {"faces", "model", "masks", "rejected", "snapshots", "timelapse", "best", "backup"}
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "SAMEORIGIN",
     "cache-control": "no-store",
@@ -144,28 +139,6 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
         params = check_paths(kind, params)
         return jobs.create(kind, params, title or T.TASKS[kind].title, project)
 
-    def list_files(folder: Path, exts: Optional[set], recursive: bool = True, limit: int = 2000,
-                   prune: bool = False) -> List[Dict[str, Any]]:
-        """Plain files under `folder` (never through a symlink, never hidden ones). `prune`: skip the stages' own
-        working folders (face crops, model, masks, datasets), so a list of videos is the user's videos and outputs."""
-        out = []
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))
-                                 and not d.endswith(".parts")
-                                 and not (prune and (d in PRUNE or d.endswith(".labels")
-                                                     or os.path.join(dirpath, d) == str(wd.root / "detect" / "datasets"))))
-            for f in sorted(filenames):
-                p = Path(dirpath) / f
-                if f.startswith(".") or p.is_symlink() or (exts and p.suffix.lower() not in exts):
-                    continue
-                st = p.stat()
-                out.append({"path": wd.rel(p), "name": f, "size": st.st_size, "mtime": st.st_mtime})
-                if len(out) >= limit:
-                    return out
-            if not recursive:
-                break
-        return out
-
     # -- pages ----------------------------------------------------------------------------------
     async def index(request: Request):
         html = (STATIC / "index.html").read_text().replace("{{TOKEN}}", token)
@@ -192,7 +165,7 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
             if not folder.is_dir():
                 return JSONResponse({"files": []})
             kind = request.query_params.get("kind", "any")
-            return JSONResponse({"files": list_files(folder, KIND_EXT.get(kind), prune=kind in ("video", "image", "media"))})
+            return JSONResponse({"files": list_files(wd, folder, KIND_EXT.get(kind), prune=kind in ("video", "image", "media"))})
         except Exception as e:  # noqa: BLE001
             return _err(e)
 
@@ -240,7 +213,7 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
             d = await body_json(request)
             params = d.get("params") or {}
             if d.get("kind") == "check":
-                params.setdefault("trust_anchors", [k["anchor"] for k in keys_info() if k.get("anchor")])
+                params.setdefault("trust_anchors", [k["anchor"] for k in keys_info(wd) if k.get("anchor")])
             return JSONResponse(start(str(d.get("kind")), params, d.get("title"), d.get("project")))
         except Exception as e:  # noqa: BLE001
             return _err(e)
@@ -293,236 +266,6 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
         return StreamingResponse(gen(), media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
-    # -- swap projects --------------------------------------------------------------------------
-    def project_name(request: Request) -> str:
-        name = request.path_params["name"]
-        if not NAME_RE.match(name):
-            raise Refused(f"refused: bad project name {name!r}")
-        return name
-
-    def load_project(name: str) -> Dict[str, Any]:
-        p = wd.resolve(f"{T.SWAPS}/{name}/project.json")
-        d = read_json(p)
-        if d is None:
-            raise KeyError(name)
-        return d
-
-    def faces_info(rel: str, limit: int = 80) -> Dict[str, Any]:
-        folder = wd.resolve(rel)
-        if not folder.is_dir():
-            return {"count": 0, "faces": [], "rejected": 0}
-        doc = read_json(folder / "sort.json") or {}
-        entries = doc.get("faces") or {}
-        top = [f["name"] for f in list_files(folder, IMAGE_EXT, recursive=False)]
-        rej_dir = folder / "rejected"
-        rejected = [f["name"] for f in list_files(rej_dir, IMAGE_EXT, recursive=False)] if rej_dir.is_dir() else []
-        order = [n for n in doc.get("ranking", []) if n in set(top)] or top
-        seen = set(order)
-        order += [n for n in top if n not in seen]
-        show = order[:limit]
-
-        def one(n: str, where: str) -> Dict[str, Any]:
-            e = entries.get(n) or {}
-            return {"file": n, "path": f"{rel}/{n}" if where == "top" else f"{rel}/rejected/{n}", "in": where,
-                    "identity": e.get("identity"), "blur": e.get("blur"), "reject": e.get("reject") or {}}
-        return {"count": len(top), "rejected": len(rejected), "shown": len(show),
-                "faces": [one(n, "top") for n in show] + [one(n, "rejected") for n in rejected[:24]],
-                "sorted": bool(doc), "counts": doc.get("counts")}
-
-    def project_view(name: str) -> Dict[str, Any]:
-        proj = load_project(name)
-        P = T.project_paths(name)
-        model = wd.resolve(P["model"])
-        state = read_json(model / "state.json") or {}
-        rows = T.read_loss_csv(model / "loss.csv", 300)
-        outs = []
-        out_dir = wd.resolve(P["out"])
-        if out_dir.is_dir():
-            for f in sorted(out_dir.glob("*.mp4")):
-                if f.is_symlink() or f.name.startswith("."):
-                    continue
-                labels = f.with_name(f.stem + ".labels") / "labels.json"
-                manifest = f.with_name(f.stem + ".manifest.json")
-                lab = read_json(labels) or {}
-                src = lab.get("source")
-                src = src.get("path") if isinstance(src, dict) else src
-                if isinstance(src, str) and not os.path.isabs(src):
-                    src = str(wd.root / src)
-                outs.append({"video": wd.rel(f), "labels": wd.rel(labels) if labels.is_file() else None,
-                             "manifest": wd.rel(manifest) if manifest.is_file() else None,
-                             "source": wd.rel(Path(os.path.realpath(src))) if isinstance(src, str) and _inside(wd, src)
-                             and Path(src).is_file() else None,
-                             "size": f.stat().st_size, "mtime": f.stat().st_mtime})
-        preview = model / "preview.png"
-        return {"project": proj, "paths": P,
-                "faces": {"a": faces_info(P["faces_a"]), "b": faces_info(P["faces_b"])},
-                "model": {"exists": (model / "state.json").is_file(), "iteration": state.get("iteration"),
-                          "elapsed": state.get("elapsed"), "loss": rows, "its": T.train_speed(rows),
-                          "preview": wd.rel(preview) if preview.is_file() else None,
-                          "preview_mtime": preview.stat().st_mtime if preview.is_file() else None,
-                          "identity_checks": (state.get("identity_checks") or [])[-1:]},
-                "outputs": outs,
-                "jobs": [j for j in jobs.list() if j.get("project") == name]}
-
-    async def projects_list(request: Request):
-        root = wd.resolve(T.SWAPS)
-        names = sorted(p.parent.name for p in root.glob("*/project.json")) if root.is_dir() else []
-        return JSONResponse({"projects": names})
-
-    async def projects_create(request: Request):
-        try:
-            d = await body_json(request)
-            name = str(d.get("name") or "").strip()
-            if not NAME_RE.match(name):
-                raise Refused("a swap's name: letters, digits, '.', '_' or '-' (up to 64), starting with a letter or digit")
-            P = T.project_paths(name)
-            if wd.resolve(f"{P['base']}/project.json").exists():
-                raise Refused(f"a swap named {name!r} exists already", 409)
-            wd.folder(P["inputs"])
-            job = None
-            if d.get("samples"):
-                proj = {"name": name, "a": [f"{P['inputs']}/astronaut.mp4"], "b": [f"{P['inputs']}/grace_hopper.mp4"],
-                        "ref_a": f"{P['inputs']}/astronaut_reference.png", "ref_b": None, "samples": True}
-                job = start("samples", {"folder": P["inputs"], "frames": int(d.get("frames") or 50)},
-                            "built-in sample faces", name)
-            else:
-                def clean(v, must=True):
-                    return wd.rel(wd.resolve(str(v), must_exist=must)) if v else None
-                a, b = [clean(x) for x in d.get("a") or []], [clean(x) for x in d.get("b") or []]
-                if not a or not b:
-                    raise Refused("choose at least one video (or photo folder) for each person")
-                proj = {"name": name, "a": a, "b": b, "ref_a": clean(d.get("ref_a")), "ref_b": clean(d.get("ref_b")),
-                        "samples": False}
-            write_json(wd.resolve(f"{P['base']}/project.json"), proj)
-            return JSONResponse({"project": proj, "job": job})
-        except Exception as e:  # noqa: BLE001
-            return _err(e)
-
-    async def project_get(request: Request):
-        try:
-            return JSONResponse(project_view(project_name(request)))
-        except Exception as e:  # noqa: BLE001
-            return _err(e)
-
-    async def project_step(request: Request):
-        try:
-            name = project_name(request)
-            step = request.path_params["step"]
-            proj = load_project(name)
-            P = T.project_paths(name)
-            d = await body_json(request)
-            if step == "extract":
-                params = {"a": proj["a"], "b": proj["b"], "ref_a": proj.get("ref_a"), "ref_b": proj.get("ref_b"),
-                          "faces_a": P["faces_a"], "faces_b": P["faces_b"], "size": int(d.get("size") or 256),
-                          "every": int(d.get("every") or 1)}
-                job = start("extract", params, "extract faces", name)
-            elif step == "sort":
-                person = d.get("person")
-                if person not in ("a", "b"):
-                    raise Refused("person must be 'a' or 'b'")
-                params = {"faces_dir": P[f"faces_{person}"], "restore": bool(d.get("restore")),
-                          "max_distance": d.get("max_distance"), "reject_blur": d.get("reject_blur"), "keep": d.get("keep")}
-                job = start("sort", params, f"sort and clean {person.upper()}", name)
-            elif step == "train":
-                params = {"faces_a": P["faces_a"], "faces_b": P["faces_b"], "model_dir": P["model"],
-                          "time_limit": float(d["time_limit"]) if d.get("time_limit") else None,
-                          "iterations": int(d["iterations"]) if d.get("iterations") else None,
-                          "batch_size": int(d.get("batch_size") or 8), "preview_every": int(d.get("preview_every") or 10),
-                          "save_every": int(d.get("save_every") or 100)}
-                if not params["time_limit"] and not params["iterations"]:
-                    raise Refused("give a time limit or a number of iterations")
-                job = start("train", params, "train", name)
-            elif step == "convert":
-                direction = d.get("direction") or "a2b"
-                if direction not in ("a2b", "b2a"):
-                    raise Refused("direction must be a2b or b2a")
-                video = d.get("video") or (proj["a"] if direction == "a2b" else proj["b"])[0]
-                aln = P["faces_a"] if direction == "a2b" else P["faces_b"]
-                src = wd.resolve(video, must_exist=True)
-                key = d.get("key") or default_key()
-                params = {"video": wd.rel(src), "model_dir": P["model"], "direction": direction,
-                          "out": f"{P['out']}/{src.stem}_{direction}.mp4", "key_dir": key,
-                          "alignments": f"{aln}/alignments.json"
-                          if wd.resolve(f"{aln}/alignments.json").is_file() and video in (proj["a"] + proj["b"]) else None}
-                job = start("convert", params, f"convert {src.name} ({direction})", name)
-            else:
-                raise Refused(f"unknown step {step!r}", 404)
-            return JSONResponse(job)
-        except Exception as e:  # noqa: BLE001
-            return _err(e)
-
-    # -- keys -----------------------------------------------------------------------------------
-    def keys_info() -> List[Dict[str, Any]]:
-        root = wd.resolve(T.KEYS)
-        out = []
-        if not root.is_dir():
-            return out
-        for d in sorted(root.iterdir()):
-            if d.is_symlink() or not d.is_dir() or not (d / "signer.pem").is_file():
-                continue
-            out.append(key_public(d))
-        return out
-
-    def key_public(d: Path) -> Dict[str, Any]:
-        """The public parts only: certificates, fingerprints, public key. Never a private key's bytes."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-
-        def cert_info(p: Path) -> Optional[Dict[str, Any]]:
-            if not p.is_file():
-                return None
-            c = x509.load_pem_x509_certificate(p.read_bytes())
-            raw = c.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            return {"subject": c.subject.rfc4514_string(), "issuer": c.issuer.rfc4514_string(),
-                    "serial": str(c.serial_number), "not_before": c.not_valid_before_utc.isoformat(),
-                    "not_after": c.not_valid_after_utc.isoformat(),
-                    "sha256": c.fingerprint(hashes.SHA256()).hex(":").upper(), "public_key": raw.hex(),
-                    "pem": wd.rel(p)}
-        from provenance.keys import key_is_encrypted
-        return {"name": d.name, "dir": wd.rel(d), "root": cert_info(d / "root.pem"), "signer": cert_info(d / "signer.pem"),
-                "anchor": wd.rel(d / "root.pem") if (d / "root.pem").is_file() else None,
-                "encrypted": key_is_encrypted(d / "signer.key"), "has_tag_key": (d / "tag.key").is_file()}
-
-    def default_key() -> str:
-        ks = keys_info()
-        if ks:
-            return ks[0]["dir"]
-        from provenance.keys import generate_identity
-        d = wd.resolve(f"{T.KEYS}/local")
-        generate_identity(d, name="veriswap local")
-        return wd.rel(d)
-
-    async def keys_list(request: Request):
-        try:
-            return JSONResponse({"keys": keys_info()})
-        except Exception as e:  # noqa: BLE001
-            return _err(e)
-
-    async def keys_create(request: Request):
-        try:
-            from provenance.keys import generate_identity
-            d = await body_json(request)
-            name = str(d.get("name") or "").strip()
-            if not NAME_RE.match(name):
-                raise Refused("a key's folder name: letters, digits, '.', '_' or '-', starting with a letter or digit")
-            org = str(d.get("org") or "veriswap local").strip()
-            wd.folder(T.KEYS)
-            target = wd.resolve(f"{T.KEYS}/{name}")
-            if target.exists():
-                raise Refused(f"keys/{name} exists already: keys are never overwritten here", 409)
-            generate_identity(target, name=org)
-            return JSONResponse(key_public(target))
-        except Exception as e:  # noqa: BLE001
-            return _err(e)
-
-    async def key_get(request: Request):
-        try:
-            name = project_name(request)
-            d = wd.resolve(f"{T.KEYS}/{name}", must_exist=True)
-            return JSONResponse(key_public(d))
-        except Exception as e:  # noqa: BLE001
-            return _err(e)
-
     routes = [
         Route("/", index), Route("/static/{name}", static),
         Route("/api/info", info), Route("/api/files", files), Route("/api/upload", upload, methods=["POST", "PUT"]),
@@ -530,11 +273,8 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
         Route("/api/jobs", jobs_list, methods=["GET"]), Route("/api/jobs", jobs_create, methods=["POST"]),
         Route("/api/jobs/{id}", job_get), Route("/api/jobs/{id}/log", job_log), Route("/api/jobs/{id}/report", job_report),
         Route("/api/jobs/{id}/{action}", job_action, methods=["POST"]),
-        Route("/api/projects", projects_list, methods=["GET"]), Route("/api/projects", projects_create, methods=["POST"]),
-        Route("/api/projects/{name}", project_get), Route("/api/projects/{name}/{step}", project_step, methods=["POST"]),
-        Route("/api/keys", keys_list, methods=["GET"]), Route("/api/keys", keys_create, methods=["POST"]),
-        Route("/api/keys/{name}", key_get),
-    ]
+    ] + swap_routes(SimpleNamespace(wd=wd, jobs=jobs, start=start, body_json=body_json, err=_err))
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
@@ -543,14 +283,6 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.jobs, app.state.workdir = jobs, wd
     return AuthMiddleware(app, token, hosts, cookie)
-
-
-def _inside(wd: Workdir, path: str) -> bool:
-    try:
-        real = Path(os.path.realpath(path))
-    except (OSError, ValueError):
-        return False
-    return real == wd.root or wd.root in real.parents
 
 
 def serve(workdir: Path, host: str = "127.0.0.1", port: int = 0, token: Optional[str] = None,
