@@ -24,6 +24,8 @@ import contextlib
 import hashlib
 import json
 import mimetypes
+import os
+import sys
 from http.cookies import SimpleCookie
 from pathlib import Path
 from types import SimpleNamespace
@@ -317,8 +319,9 @@ def serve(workdir: Path, host: str = "127.0.0.1", port: int = 0, token: Optional
         if server.started:
             if on_ready:
                 on_ready(url)
-            if open_browser:
-                import webbrowser
+            if open_browser and (sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY")
+                                 or os.environ.get("WAYLAND_DISPLAY")):
+                import webbrowser     # only with a desktop: never a text browser taking over the terminal
                 webbrowser.open(url)
         await task
     asyncio.run(run())
