@@ -6,9 +6,13 @@
   swapped: N evenly spaced *swapped* frames, and only the swapped faces (boxes/landmarks from the
   labels, no detection); a fake video without labels is treated like a real one with label 1.
 
-Crops: 1.3 x the face box, 256 px (DeepfakeBench). Split by *group* of videos, never by frame: a
-swap is grouped with its source video (from the labels' `source`), so the same footage never lands on
-both sides of a split. Resumable: each finished video is recorded atomically in .parts/.
+Crops: 1.3 x the face box, 256 px (DeepfakeBench). Split by *group* of videos, never by frame: videos
+are grouped by content (`detect.grouping`: a fingerprint of decoded frames, the source named by labels or
+the C2PA ingredient, a sources CSV), so the same footage never lands on both sides of a split, copied or
+not; `split_by="identity"` also keeps each person on one side. Held-out identities go to test, and a
+`test_only` dataset (an eval set from any real and fake videos) puts everything there. Detected face
+tracks that are not faces (dlib's CNN finds none in their boxes) are dropped and reported
+(`detect.identity`). Resumable: each finished video is recorded atomically in .parts/.
 """
 from __future__ import annotations
 
@@ -26,15 +30,16 @@ from provenance.fsutil import atomic_write_bytes, load_versioned_json
 from swap.errors import InputError
 from swap.lock import folder_lock
 from swap.labels import Labels, find_labels, read_labels
-from swap.video import VIDEO_EXTS, expand_inputs, iter_frames, probe, reencode, write_image_atomic
+from swap.video import VIDEO_EXTS, expand_inputs, probe, reencode
 
-from .crops import CROP_SCALE, CROP_SIZE, crop_face, evenly_spaced
-from .faces import track_faces
+from .crops import CROP_SCALE, CROP_SIZE
 
 FORMAT = "veriswap-detect-dataset"
 VERSION = 1
 PARTS = ".parts"
+PART_VERSION = 2                        # parts of version 1 (no track checks, no fingerprint) are redone
 SPLITS = ("train", "val", "test")
+SPLIT_BY = ("content", "identity")
 
 
 @dataclass
@@ -46,6 +51,11 @@ class DatasetSettings:
     seed: int = 0                       # changes the (deterministic) group order of the split
     detector: str = "hog"
     crf: Optional[int] = None           # re-encode each video with H.264 at this CRF first (FF++'s c23 / c40)
+    hold_out: Tuple[str, ...] = ()      # identities (photo file or known name) whose groups all go to test
+    test_only: bool = False             # every video in test: an eval-only dataset
+    split_by: str = "content"           # "content": same footage together; "identity": each person on one side
+    sources: Optional[str] = None       # CSV fake,source[,identity] for fakes that record no source
+    verify_faces: bool = True           # drop detected tracks where dlib's CNN finds no face
 
     @staticmethod
     def parse_split(text: str) -> Tuple[float, float, float]:
@@ -61,7 +71,19 @@ class DatasetSettings:
     def key(self) -> dict:
         """Settings that change the crops of a video (a resume must match them)."""
         return {"frames": self.frames, "size": self.size, "scale": self.scale, "detector": self.detector,
-                **({"crf": self.crf} if self.crf is not None else {})}
+                **({"crf": self.crf} if self.crf is not None else {}),
+                **({} if self.verify_faces else {"verify_faces": False})}
+
+    def check(self) -> None:
+        """Ranges and choices (InputError naming the option), before any work."""
+        if self.frames < 0 or not 32 <= self.size <= 1024 or not 1.0 <= self.scale <= 3.0:
+            raise InputError("--frames must be >= 0, --size 32..1024, --scale 1.0..3.0")
+        if self.crf is not None and not 0 <= self.crf <= 51:
+            raise InputError(f"--crf must be 0..51 (H.264), got {self.crf}")
+        if self.split_by not in SPLIT_BY:
+            raise InputError(f"--split-by must be one of {', '.join(SPLIT_BY)}, got {self.split_by!r}")
+        if self.test_only and self.hold_out:
+            raise InputError("--test-only puts every video in test already; --hold-out-identity is not needed")
 
 
 @dataclass
@@ -88,6 +110,10 @@ class VideoEntry:
     samples: int = 0
     split: str = ""
     method: Optional[str] = None        # fakes: how they were made (from convert's labels), for per-method metrics
+    grouped: Optional[str] = None       # why it shares its group (e.g. "same content as X"); None: alone
+    held_out: Optional[str] = None      # the held-out identity that sent it to test
+    identity: Optional[str] = None      # the known identity its main face matches (hold-out references)
+    dropped: List[str] = field(default_factory=list)   # face tracks left out, and why
 
 
 def manipulation(labels: Optional[Labels]) -> str:
@@ -130,6 +156,7 @@ class DatasetSummary:
     counts: Dict[str, Dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)     # what was dropped, held out, grouped (not problems)
 
 
 # ---- inputs ----------------------------------------------------------------------------------
@@ -176,33 +203,7 @@ def plan_videos(real: Sequence[Path], fake: Sequence[Path]) -> List[Tuple[VideoE
 
 # ---- split -----------------------------------------------------------------------------------
 
-def assign_splits(groups: Sequence[str], fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15),
-                  seed: int = 0) -> Dict[str, str]:
-    """Deterministic split of groups: order by a hash of (seed, group), then the first share goes to
-    test, the next to val, the rest to train. With 3+ groups val and test get at least one each
-    (when their fraction is > 0)."""
-    if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) <= 0:
-        raise InputError(f"split fractions must be three non-negative numbers, got {fractions}")
-    tr, va, te = (f / sum(fractions) for f in fractions)
-    uniq = sorted(set(groups), key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
-    n = len(uniq)
-    n_test = int(round(n * te))
-    n_val = int(round(n * va))
-    if n >= 3:
-        n_test, n_val = max(n_test, 1 if te > 0 else 0), max(n_val, 1 if va > 0 else 0)
-    elif n == 2 and te > 0:
-        n_test, n_val = 1, 0
-    else:
-        n_test = n_val = 0
-    while n_test + n_val >= n and n > 1 and tr > 0:
-        if n_val > 0:
-            n_val -= 1
-        else:
-            n_test -= 1
-    out = {}
-    for i, g in enumerate(uniq):
-        out[g] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
-    return out
+from .split import assign_splits  # noqa: E402,F401 - part of this module's API (tests, bench)
 
 
 # ---- per video -------------------------------------------------------------------------------
@@ -222,63 +223,43 @@ def _round_pts(pts: Optional[np.ndarray]) -> Optional[List[List[float]]]:
     return None if pts is None else np.round(pts, 1).tolist()
 
 
-def _samples_of_labelled(root: Path, v: VideoEntry, src: Path, labels: Labels,
-                         s: DatasetSettings) -> Tuple[List[Sample], int]:
-    frames = {f.index: f for f in labels.frames if f.swapped and f.faces}
-    pick = evenly_spaced(sorted(frames), s.frames)
-    out: List[Sample] = []
-    for fr in iter_frames(src, select=set(pick).__contains__):
-        for k, face in enumerate(frames[fr.index].faces):
-            pts = np.asarray(face.landmarks, np.float64) if face.landmarks else None
-            c = crop_face(fr.rgb, face.box, pts, s.scale, s.size)
-            rel = _crop_rel(v.id, fr.index, k)
-            write_image_atomic(root / rel, c.rgb, fsync=False)
-            out.append(Sample(rel, v.id, fr.index, k, k if face.track is None else int(face.track), 1, landmarks=_round_pts(c.landmarks)))
-    return out, len(pick)
-
-
-def _samples_of_detected(root: Path, v: VideoEntry, src: Path, s: DatasetSettings) -> Tuple[List[Sample], int]:
-    pick = evenly_spaced(range(max(v.frames_total, 1)), s.frames)
-    out: List[Sample] = []
-    n = 0
-    for ff in track_faces(src, pick, detector=s.detector):
-        n += 1
-        for k, face in enumerate(ff.faces):
-            c = crop_face(ff.frame.rgb, face.box, face.landmarks, s.scale, s.size)
-            rel = _crop_rel(v.id, ff.frame.index, k)
-            write_image_atomic(root / rel, c.rgb, fsync=False)
-            out.append(Sample(rel, v.id, ff.frame.index, k, face.track, v.label, landmarks=_round_pts(c.landmarks)))
-    return out, n
-
-
-def _process_video(root: Path, v: VideoEntry, labels: Optional[Labels], s: DatasetSettings) -> dict:
+def _process_video(root: Path, v: VideoEntry, labels: Optional[Labels], s: DatasetSettings,
+                   identity: Optional[Tuple[str, np.ndarray]] = None) -> dict:
     part = root / PARTS / f"{v.id}.json"
     lp = find_labels(Path(v.path)) if labels is not None else None
     fp = _fingerprint(Path(v.path), lp)
+    want = {"version": PART_VERSION, "identity": identity[0] if identity else None}
     if part.is_file():
         try:
             doc = json.loads(part.read_bytes())
             if doc.get("settings") == s.key() and doc.get("fingerprint") == fp and \
+                    all(doc.get(k) == w for k, w in want.items()) and \
                     all((root / x["file"]).is_file() for x in doc["samples"]):
                 doc["resumed"] = True
                 return doc
         except (ValueError, KeyError, TypeError):
             pass            # damaged part: redo the video
+    from .grouping import content_fingerprint
+
+    content = content_fingerprint(Path(v.path))
     src = Path(v.path)
     if s.crf is not None:           # the crops come from a compressed copy (same frames, same labels)
         src = root / PARTS / f".{v.id}.crf{s.crf}.mp4"
         src.parent.mkdir(parents=True, exist_ok=True)
         reencode(Path(v.path), src, s.crf)
+    from .sampling import samples_of_detected, samples_of_labelled
+
+    dropped: List[str] = []
     try:
         if labels is not None:
-            samples, n = _samples_of_labelled(root, v, src, labels, s)
+            samples, n, tracks = samples_of_labelled(root, v, src, labels, s)
         else:
-            samples, n = _samples_of_detected(root, v, src, s)
+            samples, n, tracks, dropped = samples_of_detected(root, v, src, s, identity)
     finally:
         if s.crf is not None:
             src.unlink(missing_ok=True)
-    doc = {"settings": s.key(), "fingerprint": fp, "frames_sampled": n,
-           "samples": [asdict(x) for x in samples]}
+    doc = {**want, "settings": s.key(), "fingerprint": fp, "frames_sampled": n, "content": content,
+           "tracks": tracks, "dropped": dropped, "samples": [asdict(x) for x in samples]}
     atomic_write_bytes(part, json.dumps(doc, separators=(",", ":")).encode())
     return doc
 
@@ -300,22 +281,31 @@ def _build_dataset(real: Sequence[Path], fake: Sequence[Path], out: Path, settin
                    progress: Optional[Callable[[int, int, str], None]]) -> DatasetSummary:
     t0 = time.perf_counter()
     s = settings or DatasetSettings()
-    if s.frames < 0 or not 32 <= s.size <= 1024 or not 1.0 <= s.scale <= 3.0:
-        raise InputError("--frames must be >= 0, --size 32..1024, --scale 1.0..3.0")
-    if s.crf is not None and not 0 <= s.crf <= 51:
-        raise InputError(f"--crf must be 0..51 (H.264), got {s.crf}")
+    s.check()
     out = Path(out)
     plans = plan_videos(real, fake)
+    from .grouping import read_sources_csv
+    from .split import assign, groups, references
+
+    rows = read_sources_csv(Path(s.sources)) if s.sources else {}
+    refs = references(s.hold_out, rows)
     out.mkdir(parents=True, exist_ok=True)
     summary = DatasetSummary(root=str(out))
     videos: Dict[str, VideoEntry] = {}
     samples: List[Sample] = []
+    docs: Dict[str, dict] = {}
     for i, (v, labels) in enumerate(plans):
-        doc = _process_video(out, v, labels, s)
+        row = rows.get(v.path)
+        ident = (row.identity, refs[row.identity]) if row is not None and row.identity and labels is None else None
+        doc = _process_video(out, v, labels, s, ident)
+        docs[v.id] = doc
         summary.videos_resumed += bool(doc.get("resumed"))
         v.frames_sampled = int(doc["frames_sampled"])
+        v.dropped = list(doc.get("dropped") or [])
         vs = [Sample(**x) for x in doc["samples"]]
         v.samples = len(vs)
+        for d in v.dropped:
+            summary.notes.append(f"dropped from {Path(v.path).name}: {d}")
         if not vs:
             summary.warnings.append(f"no faces in {Path(v.path).name}: left out")
         videos[v.id] = v
@@ -325,20 +315,25 @@ def _build_dataset(real: Sequence[Path], fake: Sequence[Path], out: Path, settin
     used = [v for v in videos.values() if v.samples]
     if not used:
         raise InputError("no faces found in any of the videos")
-    split = assign_splits([v.group for v in used], s.split, s.seed)
-    for v in used:
-        v.split = split[v.group]
+    group = groups(used, plans, docs, rows, s, summary)
+    assign(used, group, docs, refs, s, summary)
     for x in samples:
         x.split = videos[x.video].split
-    ds = Dataset(out, {**s.key(), "split": list(s.split), "seed": s.seed}, videos, samples)
+    ds = Dataset(out, {**s.key(), "split": list(s.split), "seed": s.seed, "split_by": s.split_by,
+                       "hold_out": list(s.hold_out), "test_only": s.test_only}, videos, samples)
     save(ds)
     summary.videos = len(videos)
     summary.samples = len(samples)
     summary.counts = ds.counts()
-    for sp in ("train", "test"):
+    for sp in SPLITS:
         c = summary.counts[sp]
-        if c["real"] == 0 or c["fake"] == 0:
-            summary.warnings.append(f"the {sp} split has {c['real']} real and {c['fake']} fake samples")
+        if (c["real"] or c["fake"]) and (c["real"] == 0 or c["fake"] == 0):
+            more = " (with --sbi, training adds self-blended fakes to train and val)" if sp != "test" else \
+                ": AUC on it is undefined"
+            summary.warnings.append(f"the {sp} split has one class only: {c['real']} real and {c['fake']} fake "
+                                    f"samples{more}")
+        elif sp == "train" and not s.test_only and not c["real"] and not c["fake"]:
+            summary.warnings.append("the train split is empty")
     summary.seconds = time.perf_counter() - t0
     return summary
 

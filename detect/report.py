@@ -77,12 +77,14 @@ def write_report(scores: List[VideoScore], folder: Path) -> List[Path]:
             write_image_atomic(folder / rel, overlay(h.crop, h.cam), fsync=False)
             meta["file"] = rel
             written.append(folder / rel)
-        for suffix, data in ((".json", json.dumps(d, indent=2).encode()),
-                             (".timeline.csv", timeline_csv(vs).encode()),
-                             (".timeline.png", timeline_png(vs))):
+        files = [(".json", json.dumps(d, indent=2).encode())]
+        if vs.judged:               # a video that could not be judged has no timeline: its JSON says why
+            files += [(".timeline.csv", timeline_csv(vs).encode()), (".timeline.png", timeline_png(vs))]
+        for suffix, data in files:
             p = folder / f"{name}{suffix}"
             atomic_write_bytes(p, data, fsync=False)
             written.append(p)
-    summary = [{"path": vs.path, "verdict": vs.verdict, "score": vs.score} for vs in scores]
+    summary = [{"path": vs.path, "verdict": vs.verdict, "score": vs.score, "judged": vs.judged, "reason": vs.reason}
+               for vs in scores]
     atomic_write_bytes(folder / "summary.json", json.dumps(summary, indent=2).encode(), fsync=False)
     return written

@@ -8,7 +8,16 @@
   (maximum balanced accuracy; the EER threshold is recorded too);
 - crash-safe and resumable: weights, config, metrics and the training state (model, optimiser,
   scheduler, history) are written atomically after each epoch; a re-run continues after the last
-  finished epoch (epochs are seeded by (seed, epoch), so a resumed run equals an uninterrupted one).
+  finished epoch (epochs are seeded by (seed, epoch), so a resumed run equals an uninterrupted one);
+- validation that can see generalisation: with SBI the val split also gets self-blended fakes of its real
+  faces (fixed per run, so epochs compare), and training stops when val has not improved for `patience`
+  epochs; `time_limit` stops before an epoch that would end past it (and, should an epoch overrun it, drops
+  that epoch; the first epoch of a new run always finishes); SIGINT / SIGTERM stop at the next
+  step with the last finished epoch's checkpoint kept (the unfinished epoch is dropped, so a re-run
+  resumes exactly) and a message saying so.
+
+Long module: one training run (splits, model, resume state, the epoch loop with its stop rules, the
+per-epoch checkpoint) whose parts share the run's state; split apart, each would take most of the others'.
 """
 from __future__ import annotations
 
@@ -17,6 +26,8 @@ import io
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +68,9 @@ class TrainSettings:
     steps_per_epoch: Optional[int] = None   # cap (for quick runs); default: one pass over the data
     device: str = "auto"
     overwrite: bool = False
+    val_sbi: bool = True                # with sbi: self-blended fakes of the val reals in val too
+    patience: int = 3                   # stop when val has not improved for this many epochs (0: never)
+    time_limit: Optional[float] = None  # seconds: no epoch is started that would end after it
 
     def check(self) -> None:
         """Ranges (InputError naming the options), before any work."""
@@ -64,12 +78,16 @@ class TrainSettings:
             raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
         if self.weights is not None and not self.pretrained:
             raise InputError("--weights and --no-pretrained contradict each other")
+        if self.patience < 0 or (self.time_limit is not None and self.time_limit <= 0):
+            raise InputError("--patience must be >= 0 and --time-limit > 0")
 
     def resume_key(self, dataset_id: str) -> dict:
         d = {k: getattr(self, k) for k in ("arch", "batch_size", "lr", "weight_decay", "input_size", "sbi",
                                            "weights", "augment", "seed", "steps_per_epoch")}
         d["dataset"] = dataset_id
         d["pretrained"], d["leave_out_methods"] = self.pretrained, sorted(self.leave_out_methods)
+        if self.sbi and self.val_sbi:       # val differs (and so do the best epoch and threshold)
+            d["val_sbi"] = True
         return d
 
 
@@ -86,6 +104,33 @@ class TrainSummary:
     seconds: float = 0.0
     history: List[dict] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    stopped: Optional[str] = None       # why training ended before --epochs (plateau, time limit, signal)
+    val_sbi_samples: int = 0
+
+
+class _Stop:
+    """SIGINT / SIGTERM set a reason; the loop stops at the next step. A second SIGINT stops at once."""
+
+    def __init__(self):
+        self.reason: Optional[str] = None
+        self._old: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+        return False
 
 
 class CropSet:
@@ -168,13 +213,15 @@ def _torch_bytes(obj) -> bytes:
 
 
 def train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettings] = None,
-                   progress: Optional[Callable[[int, int, int, float], None]] = None) -> TrainSummary:
-    """Train (or resume) a detector into `out`. `progress(epoch, step, steps, loss)` per step. The folder is
-    held while it is written: a second training into it is refused (swap.lock)."""
+                   progress: Optional[Callable[[int, int, int, float], None]] = None,
+                   on_epoch: Optional[Callable[[dict], None]] = None) -> TrainSummary:
+    """Train (or resume) a detector into `out`. `progress(epoch, step, steps, loss)` per step, `on_epoch(h)`
+    after each finished epoch (its history entry). The folder is held while it is written: a second training
+    into it is refused (swap.lock)."""
     if Path(out).exists() and not Path(out).is_dir():
         raise InputError(f"output is not a folder: {out}")
-    with folder_lock(Path(out), "veriswap detect train"):
-        return _train_detector(dataset_dir, out, settings, progress)
+    with folder_lock(Path(out), "veriswap detect train"), _Stop() as stop:
+        return _train_detector(dataset_dir, out, settings, progress, on_epoch, stop)
 
 
 def _splits(ds, s: "TrainSettings", dataset_dir: Path, summary: "TrainSummary"):
@@ -264,11 +311,12 @@ def _resume(out: Path, s: "TrainSettings", key: dict, model, opt, sched, summary
 
 
 def _train_epoch(model, loader, opt, sched, loss_fn, device, steps: int, epoch: int, step_losses: List[list],
-                 progress: Optional[Callable[[int, int, int, float], None]]) -> List[float]:
+                 progress: Optional[Callable[[int, int, int, float], None]],
+                 halt: Optional[Callable[[], bool]] = None) -> List[float]:
     model.train()
     losses = []
     for i, (x, y) in enumerate(loader):
-        if i >= steps:
+        if i >= steps or (halt is not None and halt()):
             break
         logit = model(x.to(device)).float().view(-1)
         loss = loss_fn(logit, y.to(device))
@@ -312,8 +360,16 @@ def _save_epoch(out: Path, s: "TrainSettings", ds, epoch: int, size: int, mean, 
         "history": json.dumps(history), "steps": json.dumps(step_losses), "best": json.dumps(best)}))
 
 
+def _plateau(history: List[dict], best: dict, patience: int) -> bool:
+    """No better val epoch in the last `patience` epochs (only when val AUC is measurable at all)."""
+    if patience <= 0 or not history or all(h.get("val_auc") is None for h in history):
+        return False
+    return history[-1]["epoch"] - int(best["epoch"]) >= patience
+
+
 def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettings],
-                    progress: Optional[Callable[[int, int, int, float], None]]) -> TrainSummary:
+                    progress: Optional[Callable[[int, int, int, float], None]],
+                    on_epoch: Optional[Callable[[dict], None]] = None, stop: Optional[_Stop] = None) -> TrainSummary:
     t0 = time.perf_counter()
     s = settings or TrainSettings()
     s.check()
@@ -329,7 +385,8 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
     s.input_size = size
     key = s.resume_key(dataset_id(ds))
     train_set = CropSet(ds.root, train_s, size, mean, std, True, s.sbi, s.augment)
-    val_set = CropSet(ds.root, val_s, size, mean, std, False, False, 0.0)
+    val_set = CropSet(ds.root, val_s, size, mean, std, False, s.sbi and s.val_sbi, 0.0)
+    summary.val_sbi_samples = len(val_set) - len(val_s)
     bs = min(s.batch_size, len(train_set))
     steps = len(train_set) // bs
     if s.steps_per_epoch:
@@ -345,14 +402,38 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
     summary.train_samples, summary.val_samples = len(train_set), len(val_set)
     val_loader = DataLoader(val_set, batch_size=max(bs, 64), shuffle=False, num_workers=0)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    stop = stop or _Stop()
+    run_epochs: List[float] = []
+    over_time = lambda: s.time_limit is not None and time.perf_counter() - t0 >= s.time_limit  # noqa: E731
     for epoch in range(start, s.epochs):
+        if _plateau(history, best, s.patience):
+            summary.stopped = (f"val plateau: no better val epoch in {s.patience} epochs since epoch "
+                               f"{int(best['epoch']) + 1} (--patience {s.patience})")
+            break
+        if s.time_limit is not None and run_epochs and \
+                time.perf_counter() - t0 + float(np.mean(run_epochs)) > s.time_limit:
+            summary.stopped = (f"time limit: epoch {epoch + 1} would end after --time-limit {s.time_limit:.0f} s "
+                               f"(epochs take ~{np.mean(run_epochs):.0f} s); re-run to go on")
+            break
         te = time.perf_counter()
         train_set.reseed(s.seed * 100003 + epoch)
         g = torch.Generator().manual_seed(s.seed * 100003 + epoch)
         loader = DataLoader(train_set, batch_size=bs, shuffle=True, drop_last=True, generator=g,
                             num_workers=s.workers, worker_init_fn=_worker_init if s.workers else None,
                             persistent_workers=False)
-        losses = _train_epoch(model, loader, opt, sched, loss_fn, device, steps, epoch, step_losses, progress)
+        n_steps = len(step_losses)
+        losses = _train_epoch(model, loader, opt, sched, loss_fn, device, steps, epoch, step_losses, progress,
+                              halt=lambda: stop.reason is not None or (over_time() and best["epoch"] >= 0))
+        if len(losses) < steps:     # interrupted: drop the unfinished epoch, keep the last finished one's checkpoint
+            del step_losses[n_steps:]
+            why = f"stopped by {stop.reason}" if stop.reason else f"time limit {s.time_limit:.0f} s reached"
+            if best["epoch"] < 0:
+                raise InputError(f"training {why} before its first epoch finished: nothing saved in {out}")
+            kept = (f"the checkpoint after epoch {epoch} is kept in {out}; re-run the same command to resume at "
+                    f"epoch {epoch + 1}")
+            summary.stopped = f"{why} during epoch {epoch + 1} ({len(losses)} of {steps} steps, dropped): {kept}"
+            break
+        val_set.reseed(s.seed * 100003 + 99991)    # the same self-blended val fakes every epoch
         p, y, vloss = _predict(model, val_loader, device)
         vauc = M.auc(y, p)
         history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 6) if losses else None,
@@ -367,6 +448,9 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
         _save_epoch(out, s, ds, epoch, size, mean, std, best, history, step_losses, (len(train_set), len(val_set)),
                     init_info, {"key": key, "model": model, "opt": opt, "sched": sched})
         summary.epochs_run += 1
+        run_epochs.append(time.perf_counter() - te)
+        if on_epoch is not None:
+            on_epoch({**history[-1], "best": int(best["epoch"]) == epoch})
     summary.history = history
     summary.best_epoch = int(best["epoch"])
     summary.best_val_auc = best["auc"]
