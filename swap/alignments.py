@@ -45,14 +45,16 @@ def _plain_name(v) -> None:
 
 def _affine(v) -> None:
     """A 2x3 affine matrix whose 2x2 part is invertible (a crop can be mapped back into the frame)."""
-    S.Array((2, 3))(v)
+    S.Array((2, 3), -PX, PX)(v)
     if abs(v[0][0] * v[1][1] - v[0][1] * v[1][0]) < 1e-12:
         S.fail("the 2x3 affine matrix is singular (its 2x2 part has no inverse)")
 
 
-LANDMARKS = S.Array((68, 2), what="68 [x, y] points")
-EMBEDDING = S.Array((128,), what="a 128-d embedding (128 numbers)")
-FACE_SPEC = S.Obj({"face": S.Int(0), "track": S.Int(), "box": S.Array((4,), what="a box [x0, y0, x1, y1]"),
+# pixel coordinates: within a million pixels of the frame (a 1e308 landmark is no face: convert's masks overflow)
+PX = 1e6
+LANDMARKS = S.Array((68, 2), -PX, PX, what="68 [x, y] points")
+EMBEDDING = S.Array((128,), -100, 100, what="a 128-d embedding (128 numbers)")
+FACE_SPEC = S.Obj({"face": S.Int(0), "track": S.Int(), "box": S.Array((4,), -PX, PX, what="a box [x0, y0, x1, y1]"),
                    "score": S.Num(), "keyframe": S.Bool(), "landmarks": LANDMARKS, "matrix": _affine,
                    "size": S.Int(8, 16384), "embedding": S.Opt(EMBEDDING), "blur": S.Num(), "file": _plain_name},
                   what="an object (a face record)")

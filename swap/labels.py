@@ -191,9 +191,10 @@ def _mask_path(v: Any) -> None:
         S.fail(f"expected a path inside the labels folder, got {S._got(v)}")
 
 
-_FACE_SPEC = S.Obj({"box": S.Array((4,), what="a box [x0, y0, x1, y1]")},
+_FACE_SPEC = S.Obj({"box": S.Array((4,), -1e6, 1e6, what="a box [x0, y0, x1, y1]")},
                    {"face": S.Opt(S.Int(0)), "track": S.Opt(S.Int()),
-                    "landmarks": S.Opt(S.Array((68, 2), what="68 [x, y] points")), "mask_pixels": S.Opt(S.Int(0))},
+                    "landmarks": S.Opt(S.Array((68, 2), -1e6, 1e6, what="68 [x, y] points")),
+                    "mask_pixels": S.Opt(S.Int(0))},
                    what="an object (a swapped face)")
 _FRAME_SPEC = S.Obj({"index": S.Int(0)},
                     {"time": S.Opt(S.Num(0)), "swapped": S.Opt(S.Bool()), "faces": S.Opt(S.List_(_FACE_SPEC)),

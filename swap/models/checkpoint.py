@@ -313,6 +313,10 @@ def read_config(model_dir: Path) -> Dict[str, Any]:
         model_args(cfg["architecture"], **cfg["model_args"])
     except InputError as e:
         raise S.SchemaError(f"{p}: field model_args: {e}") from None
+    # each argument of the type the architecture's default has (an integer, or a list of them)
+    defaults = model_args(cfg["architecture"])
+    S.validate(cfg, S.Obj({"model_args": S.Obj(optional={
+        k: S.List_(_DIM, max_len=64) if isinstance(v, (list, tuple)) else _DIM for k, v in defaults.items()})}), p)
     return cfg
 
 
