@@ -15,6 +15,7 @@ broken entry is thus located to itself (HMAC) or to its group (Ed25519).
 
 Long module: the writer and the strict parser of one hostile-input format stay side by side, so every
 field's spelling and check can be read against each other (`read_entries`, long too, is that one parser).
+Long function: `read_entries` is that one streaming parser (a generator): its checks share the running state.
 """
 from __future__ import annotations
 

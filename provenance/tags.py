@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import av
 from cryptography import x509
@@ -155,6 +155,68 @@ class CheckReport:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
 
+def _open_stream(video: Path, head: dict, progress: Optional[Callable[[int], None]], workers: int,
+                 problems: List[str], video_frames: List[int]) -> Tuple[Any, Any, bool]:
+    """(the opened container or None, the video's frame hashes, whether its stream matches the tagged one);
+    what does not match goes into `problems`. A file nothing demuxes from raises ProvenanceError."""
+    container = None
+    stream_ok = True
+    vframes: Any = iter(())
+    try:
+        try:
+            container = open_video(video)
+        except av.error.FFmpegError as e:
+            # nothing demuxes at all (garbage, or cut before its index): unusable input, as for `tag`
+            raise ProvenanceError(f"not a readable video: {video} ({type(e).__name__}: truncated, "
+                                  f"damaged or not a video)") from None
+        stream = container.streams.video[0] if container.streams.video else None
+        if stream is None:
+            stream_ok = False
+            problems.append("the file has no video stream: not this footage")
+        else:
+            params = stream_params(stream)
+            tagged = head.get("stream") or {}
+            diff = [k for k in ("codec", "width", "height", "extradata_sha256")
+                    if tagged.get(k) != params.get(k)]
+            if diff:
+                stream_ok = False
+                problems.append("stream parameters differ from the tagged ones: " + ", ".join(
+                    f"{k} {str(tagged.get(k))[:16]} -> {str(params.get(k))[:16]}" for k in diff))
+            vframes = _counting(iter_frame_hashes(container, stream, progress, workers), video_frames,
+                                problems)
+    except av.error.FFmpegError as e:
+        # opened, but its streams cannot be set up: every tagged frame is missing
+        problems.append(f"the video cannot be read ({type(e).__name__}): truncated or not this footage")
+        stream_ok = False
+    return container, vframes, stream_ok
+
+
+def _walk(vframes: Any, tag_events: Any, window: int, tag_tb: Any
+          ) -> Tuple[bytearray, Optional["FirstBad"], int, "_Timing"]:
+    """Align the video's frames with the tags: (one status byte per position, the first bad one, how many
+    tagged frames, the timing seen)."""
+    chars = bytearray()  # one byte per frame: an hour of 60 fps footage is 216 kB
+    first_bad: Optional[FirstBad] = None
+    tagged_n = 0
+    timing = _Timing(tag_tb)
+    see = timing.see
+    for ev in align(vframes, tag_events, window):
+        if ev.status == ".":  # one frame in the place of its tagged frame: the common case
+            tagged_n += 1
+            see(ev.video, ev.tag)
+            chars.append(46)  # "."
+            continue
+        if ev.tag is not None:
+            tagged_n += 1
+        if first_bad is None:
+            fr = ev.video
+            first_bad = FirstBad(ev.status, len(chars), fr.index if fr else None,
+                                 ev.tag.index if ev.tag else None,
+                                 fr.time if fr else _tag_time(ev.tag, tag_tb))
+        chars.append(ord(ev.status))
+    return chars, first_bad, tagged_n, timing
+
+
 def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key, str, Path], window: int = WINDOW,
                 progress: Optional[Callable[[int], None]] = None, workers: int = DEFAULT_WORKERS) -> CheckReport:
     """Verify `video` against its tag file with `key`; never raises for tampering, only for unusable
@@ -187,57 +249,11 @@ def check_video(video: Union[str, Path], tags: Union[str, Path], key: Union[Key,
             # waits in SHA-256 (which releases the GIL); errors are re-raised here, in order
             yield from _prefetch(entries)
 
-        container = None
-        stream_ok = True
         video_frames: List[int] = [0]
-        vframes: Any = iter(())
-        try:
-            try:
-                container = open_video(video)
-            except av.error.FFmpegError as e:
-                # nothing demuxes at all (garbage, or cut before its index): unusable input, as for `tag`
-                raise ProvenanceError(f"not a readable video: {video} ({type(e).__name__}: truncated, "
-                                      f"damaged or not a video)") from None
-            stream = container.streams.video[0] if container.streams.video else None
-            if stream is None:
-                stream_ok = False
-                problems.append("the file has no video stream: not this footage")
-            else:
-                params = stream_params(stream)
-                tagged = head.get("stream") or {}
-                diff = [k for k in ("codec", "width", "height", "extradata_sha256")
-                        if tagged.get(k) != params.get(k)]
-                if diff:
-                    stream_ok = False
-                    problems.append("stream parameters differ from the tagged ones: " + ", ".join(
-                        f"{k} {str(tagged.get(k))[:16]} -> {str(params.get(k))[:16]}" for k in diff))
-                vframes = _counting(iter_frame_hashes(container, stream, progress, workers), video_frames,
-                                    problems)
-        except av.error.FFmpegError as e:
-            # opened, but its streams cannot be set up: every tagged frame is missing
-            problems.append(f"the video cannot be read ({type(e).__name__}): truncated or not this footage")
-            stream_ok = False
+        container, vframes, stream_ok = _open_stream(video, head, progress, workers, problems, video_frames)
         tag_events = tag_iter()
         try:
-            chars = bytearray()  # one byte per frame: an hour of 60 fps footage is 216 kB
-            first_bad: Optional[FirstBad] = None
-            tagged_n = 0
-            timing = _Timing(tag_tb)
-            see = timing.see
-            for ev in align(vframes, tag_events, window):
-                if ev.status == ".":  # one frame in the place of its tagged frame: the common case
-                    tagged_n += 1
-                    see(ev.video, ev.tag)
-                    chars.append(46)  # "."
-                    continue
-                if ev.tag is not None:
-                    tagged_n += 1
-                if first_bad is None:
-                    fr = ev.video
-                    first_bad = FirstBad(ev.status, len(chars), fr.index if fr else None,
-                                         ev.tag.index if ev.tag else None,
-                                         fr.time if fr else _tag_time(ev.tag, tag_tb))
-                chars.append(ord(ev.status))
+            chars, first_bad, tagged_n, timing = _walk(vframes, tag_events, window, tag_tb)
         finally:
             tag_events.close()  # stops the prefetch thread before the tag file is closed
             if container is not None:

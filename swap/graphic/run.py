@@ -246,6 +246,63 @@ def swap_frame(rgb: np.ndarray, source: SourceFace, target_landmarks: np.ndarray
     return composite(rgb, warped, cover, roi, dst, color, blend, erode, blur), v.mirrored
 
 
+def _swap_frames(target: Path, rec, source, s: GraphicSwapSettings, writer, masks_dir: Path,
+                 summary: GraphicSwapSummary, progress: Optional[Callable[[int, int], None]],
+                 total: int) -> List[FrameLabel]:
+    """Swap every frame of `target` into `writer`, each swapped frame's mask into `masks_dir`; counts go
+    into `summary`. The frames' labels."""
+    frames_out: List[FrameLabel] = []
+    for fr in iter_frames(target):
+        chosen, skipped = _chosen(rec.frames.get(fr.index, []), s.faces)
+        summary.faces_skipped += skipped
+        applied = np.zeros(fr.rgb.shape[:2], np.uint8)
+        faces_lab = []
+        for f in chosen:
+            m, flipped = swap_frame(fr.rgb, source, f.landmarks_array(), s.color, s.blend, s.erode, s.blur,
+                                    s.mirror)
+            np.maximum(applied, m, out=applied)
+            summary.faces_mirrored += int(flipped)
+            faces_lab.append(FaceLabel(box=f.box, face=f.face, track=f.track, landmarks=f.landmarks,
+                                       mask_pixels=int((m > 127).sum())))
+        entry = FrameLabel(fr.index, round(fr.time, 6), bool(faces_lab), faces_lab)
+        if faces_lab:
+            name = mask_name(fr.index)
+            write_image_atomic(masks_dir / name, applied, fsync=False)
+            entry.mask = f"{MASKS_DIR}/{name}"
+            summary.frames_swapped += 1
+            summary.faces_swapped += len(faces_lab)
+        frames_out.append(entry)
+        writer.write(fr.rgb)
+        summary.frames += 1
+        if progress:
+            progress(summary.frames, total)
+    return frames_out
+
+
+def _swap_labels(target: Path, out: Path, info, source, names: dict, digest: str, s: GraphicSwapSettings,
+                 summary: GraphicSwapSummary, frames_out: List[FrameLabel]) -> Labels:
+    # no trained model: the 'model' of a graphics swap is its method. sha256 None keeps every graphic swap
+    # one method in detect's per-method tables ("veriswap graphic-faceswap a2b"); the source face (the
+    # pixels and landmarks pasted) is identified by its own hash
+    model = {"architecture": METHOD, "sha256": None, "iteration": None, "identities": names,
+             "source_face": {"name": source.name, "path": source.path, "sha256": digest,
+                             "landmarks": np.round(source.landmarks, 2).tolist()}}
+    return Labels(source=str(target.resolve()), frames=frames_out, output=out.name, width=info.width,
+                  height=info.height, fps=info.fps, direction="a2b", model=model,
+                  settings=asdict(s) | {"key_dir": None},
+                  counts={"frames": summary.frames, "frames_swapped": summary.frames_swapped,
+                          "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
+                          "faces_mirrored": summary.faces_mirrored},
+                  created_by=f"veriswap {__version__}")
+
+
+def _fresh_masks_dir(masks_dir: Path) -> None:
+    if masks_dir.is_dir():          # another run's masks: frames it swapped may not be swapped now
+        for old in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+            old.unlink()
+    masks_dir.mkdir(parents=True, exist_ok=True)
+
+
 def graphic_swap(settings: GraphicSwapSettings,
                  progress: Optional[Callable[[int, int], None]] = None) -> GraphicSwapSummary:
     """Swap the source face onto the target video's faces; write OUT (signed) + labels + masks."""
@@ -264,11 +321,7 @@ def graphic_swap(settings: GraphicSwapSettings,
     masks_dir = labels_dir / MASKS_DIR
     summary = GraphicSwapSummary(out=str(out), labels=str(labels_dir / "labels.json"), source=source.name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if masks_dir.is_dir():          # another run's masks: frames it swapped may not be swapped now
-        for old in masks_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
-            old.unlink()
-    masks_dir.mkdir(parents=True, exist_ok=True)
-    frames_out: List[FrameLabel] = []
+    _fresh_masks_dir(masks_dir)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as work_s:
         work = Path(work_s)
         rec, every = _target_record(target, Path(s.alignments) if s.alignments else None, work)
@@ -276,49 +329,14 @@ def graphic_swap(settings: GraphicSwapSettings,
             summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
         unsigned = work / ("unsigned" + out.suffix.lower())
         with VideoWriter(unsigned, info.width, info.height, info.fps, crf=s.crf, audio_from=target) as writer:
-            for fr in iter_frames(target):
-                chosen, skipped = _chosen(rec.frames.get(fr.index, []), s.faces)
-                summary.faces_skipped += skipped
-                applied = np.zeros(fr.rgb.shape[:2], np.uint8)
-                faces_lab = []
-                for f in chosen:
-                    m, flipped = swap_frame(fr.rgb, source, f.landmarks_array(), s.color, s.blend, s.erode, s.blur,
-                                            s.mirror)
-                    np.maximum(applied, m, out=applied)
-                    summary.faces_mirrored += int(flipped)
-                    faces_lab.append(FaceLabel(box=f.box, face=f.face, track=f.track, landmarks=f.landmarks,
-                                               mask_pixels=int((m > 127).sum())))
-                entry = FrameLabel(fr.index, round(fr.time, 6), bool(faces_lab), faces_lab)
-                if faces_lab:
-                    name = mask_name(fr.index)
-                    write_image_atomic(masks_dir / name, applied, fsync=False)
-                    entry.mask = f"{MASKS_DIR}/{name}"
-                    summary.frames_swapped += 1
-                    summary.faces_swapped += len(faces_lab)
-                frames_out.append(entry)
-                writer.write(fr.rgb)
-                summary.frames += 1
-                if progress:
-                    progress(summary.frames, info.frames)
+            frames_out = _swap_frames(target, rec, source, s, writer, masks_dir, summary, progress, info.frames)
         if not summary.frames:
             raise InputError(f"no frames decoded from {target}")
         if not summary.frames_swapped:
             summary.warnings.append("no face of the target was swapped (no faces in its alignments)")
         digest = "sha256:" + source.digest()
         names = {"a": rec.key or target.stem, "b": source.name}
-        # no trained model: the 'model' of a graphics swap is its method. sha256 None keeps every graphic swap
-        # one method in detect's per-method tables ("veriswap graphic-faceswap a2b"); the source face (the
-        # pixels and landmarks pasted) is identified by its own hash
-        model = {"architecture": METHOD, "sha256": None, "iteration": None, "identities": names,
-                 "source_face": {"name": source.name, "path": source.path, "sha256": digest,
-                                 "landmarks": np.round(source.landmarks, 2).tolist()}}
-        labels = Labels(source=str(target.resolve()), frames=frames_out, output=out.name, width=info.width,
-                        height=info.height, fps=info.fps, direction="a2b", model=model,
-                        settings=asdict(s) | {"key_dir": None},
-                        counts={"frames": summary.frames, "frames_swapped": summary.frames_swapped,
-                                "faces_swapped": summary.faces_swapped, "faces_skipped": summary.faces_skipped,
-                                "faces_mirrored": summary.faces_mirrored},
-                        created_by=f"veriswap {__version__}")
+        labels = _swap_labels(target, out, info, source, names, digest, s, summary, frames_out)
         if s.sign:
             from provenance.c2pa_sign import SwapFacts, sign_file
 

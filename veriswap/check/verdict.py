@@ -18,7 +18,7 @@ trusted signature: its disagreement is listed under `conflicts` and shown beside
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from .evidence import TAMPER_CODES
 
@@ -58,20 +58,8 @@ def _tag_frames(tg: Dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
-    """The verdict dict: word, headline, trusted, exit_code, reasons, conflicts."""
-    if ev.get("error"):
-        return {"word": "unreadable", "headline": f"unreadable: {ev['error']}", "trusted": False, "exit_code": 2,
-                "reasons": [ev["error"]], "conflicts": []}
-    c2, tg, dt = ev.get("c2pa") or {}, ev.get("tags") or {}, ev.get("detector") or {}
+def _c2pa_reasons(c2: Dict[str, Any], state: Any) -> List[str]:
     reasons: List[str] = []
-    conflicts: List[str] = []
-    state = c2.get("state") if c2.get("status") == "checked" else None
-    tags_checked = tg.get("status") == "checked"
-    tags_ok = tags_checked and bool(tg.get("ok"))
-    det = dt.get("verdict") if dt.get("status") == "checked" else None
-
-    # what each piece says, one line each
     if state:
         who = c2.get("signer") or "unknown signer"
         if c2.get("issuer"):
@@ -100,6 +88,12 @@ def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
                                               "fetched (--allow-remote fetches it)" if c2.get("remote_manifest") else ""))
     elif c2.get("status"):
         reasons.append(f"C2PA: not checked ({c2.get('detail', c2['status'])})")
+    return reasons
+
+
+def _tags_and_detector_reasons(tg: Dict[str, Any], tags_checked: bool, tags_ok: bool, dt: Dict[str, Any],
+                               det: Any) -> List[str]:
+    reasons: List[str] = []
     if tags_checked:
         if tags_ok:
             reasons.append(f"footage tags: all {tg.get('frames_tagged')} tagged frames authentic ({tg.get('mode')})")
@@ -115,42 +109,72 @@ def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
                        + (f" - {dt['basis']}" if det == "UNCERTAIN" and dt.get("basis") else ""))
     elif dt.get("status") in ("no-face", "error"):
         reasons.append(f"detector: {dt.get('detail')}")
+    return reasons
+
+
+def _tampered(c2: Dict[str, Any], tg: Dict[str, Any], state: Any, c2_tampered: bool, tags_ok: bool,
+              tags_bad: bool, conflicts: List[str]) -> str:
+    """The headline of a tampered file; adds the conflicts between the pieces to `conflicts`."""
+    what = []
+    if c2_tampered:
+        hit = next((f for f in c2.get("failures") or [] if any(t in str(f.get("code")) for t in TAMPER_CODES)), {})
+        what.append(hit.get("words") or "bytes changed after signing")
+    if tags_bad:
+        where = _tag_frames(tg)
+        what.append(where or "footage tags do not verify")
+    if tags_ok and c2_tampered:
+        conflicts.append("the footage tags verify every frame, but the C2PA hash does not match: the change is "
+                         "outside the tagged video frames (audio, metadata or container)")
+    if state in ("trusted", "valid-untrusted") and tags_bad:
+        conflicts.append("the C2PA manifest is intact, but the footage tags flag frames: the frames differ from "
+                         "what the camera tagged (edited before signing?)")
+    return "tampered: " + "; ".join(what)
+
+
+def _signed(c2: Dict[str, Any], dt: Dict[str, Any], state: Any, det: Any, conflicts: List[str]
+            ) -> Tuple[str, bool, str]:
+    """(word, trusted, headline) of an intact C2PA manifest; adds the detector's disagreement to `conflicts`."""
+    trusted = state == "trusted"
+    word = "signed, AI declared" if c2.get("ai_declared") else "signed capture"
+    headline = word + ("" if trusted else " - signer NOT trusted" if c2.get("signer_trust") != "trusted"
+                       else " - not fully trusted (an ingredient or identity credential is not vouched for)")
+    if det == "FAKE" and not c2.get("ai_declared"):
+        conflicts.append(f"the detector calls this likely manipulated (score {dt.get('score')}), but the "
+                         f"signature says it is not AI-made{' and it is trusted' if trusted else ''}: the "
+                         "signature vouches for these exact bytes and who signed them; a detector can be wrong "
+                         "- check the signer")
+    if det == "REAL" and c2.get("ai_declared"):
+        conflicts.append("the signer declares AI-made content, but the detector found no manipulation "
+                         f"(score {dt.get('score')}): the declaration stands")
+    return word, trusted, headline
+
+
+def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
+    """The verdict dict: word, headline, trusted, exit_code, reasons, conflicts."""
+    if ev.get("error"):
+        return {"word": "unreadable", "headline": f"unreadable: {ev['error']}", "trusted": False, "exit_code": 2,
+                "reasons": [ev["error"]], "conflicts": []}
+    c2, tg, dt = ev.get("c2pa") or {}, ev.get("tags") or {}, ev.get("detector") or {}
+    conflicts: List[str] = []
+    state = c2.get("state") if c2.get("status") == "checked" else None
+    tags_checked = tg.get("status") == "checked"
+    tags_ok = tags_checked and bool(tg.get("ok"))
+    det = dt.get("verdict") if dt.get("status") == "checked" else None
+
+    # what each piece says, one line each
+    reasons = _c2pa_reasons(c2, state) + _tags_and_detector_reasons(tg, tags_checked, tags_ok, dt, det)
 
     c2_tampered = state == "invalid" and bool(c2.get("tampered"))
     tags_bad = tags_checked and not tags_ok
     if c2_tampered or tags_bad:
         word, trusted = "tampered", False
-        what = []
-        if c2_tampered:
-            hit = next((f for f in c2.get("failures") or [] if any(t in str(f.get("code")) for t in TAMPER_CODES)), {})
-            what.append(hit.get("words") or "bytes changed after signing")
-        if tags_bad:
-            where = _tag_frames(tg)
-            what.append(where or "footage tags do not verify")
-        headline = "tampered: " + "; ".join(what)
-        if tags_ok and c2_tampered:
-            conflicts.append("the footage tags verify every frame, but the C2PA hash does not match: the change is "
-                             "outside the tagged video frames (audio, metadata or container)")
-        if state in ("trusted", "valid-untrusted") and tags_bad:
-            conflicts.append("the C2PA manifest is intact, but the footage tags flag frames: the frames differ from "
-                             "what the camera tagged (edited before signing?)")
+        headline = _tampered(c2, tg, state, c2_tampered, tags_ok, tags_bad, conflicts)
     elif state == "invalid":
         word, trusted = "signature not valid", False
         headline = "signature not valid: " + (", ".join(f.get("code") or "" for f in c2.get("failures") or [])
                                               or "the manifest does not validate")
     elif state in ("trusted", "valid-untrusted"):
-        trusted = state == "trusted"
-        word = "signed, AI declared" if c2.get("ai_declared") else "signed capture"
-        headline = word + ("" if trusted else " - signer NOT trusted" if c2.get("signer_trust") != "trusted"
-                           else " - not fully trusted (an ingredient or identity credential is not vouched for)")
-        if det == "FAKE" and not c2.get("ai_declared"):
-            conflicts.append(f"the detector calls this likely manipulated (score {dt.get('score')}), but the "
-                             f"signature says it is not AI-made{' and it is trusted' if trusted else ''}: the "
-                             "signature vouches for these exact bytes and who signed them; a detector can be wrong "
-                             "- check the signer")
-        if det == "REAL" and c2.get("ai_declared"):
-            conflicts.append("the signer declares AI-made content, but the detector found no manipulation "
-                             f"(score {dt.get('score')}): the declaration stands")
+        word, trusted, headline = _signed(c2, dt, state, det, conflicts)
     elif tags_ok:
         word, trusted = "signed capture", True
         headline = "signed capture (footage tags verify every frame)"

@@ -1,6 +1,9 @@
 """The web app's Swap and Keys routes: swap projects (create from uploads or the built-in faces, their state,
 and the four steps, each started as a job) and signing identities (list, create; public parts only).
-Mounted by server.create_app, which hands over the work folder, the job manager and its helpers (`c`)."""
+Mounted by server.create_app, which hands over the work folder, the job manager and its helpers (`c`).
+
+Long function: `swap_routes` is the list of these routes, each a short closure over what it is handed.
+"""
 from __future__ import annotations
 
 from typing import Any, List

@@ -16,6 +16,8 @@ Routes (all need the token; see security.py):
   POST /api/jobs/ID/{cancel,pause,stop,resume}
   GET/POST /api/projects, GET /api/projects/NAME, POST /api/projects/NAME/{extract,sort,train,convert}
   GET/POST /api/keys, GET /api/keys/NAME
+
+Long function: `create_app` is the list of these routes, each a short closure over the app's state.
 """
 from __future__ import annotations
 
