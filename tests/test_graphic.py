@@ -248,3 +248,21 @@ def test_cli_command(setup, tmp_path):
     r = runner.invoke(app, ["graphic-swap-command", str(setup["src"]), str(setup["src"]), "-o", str(out)])
     assert isinstance(r.exception, InputError) and r.exception.exit_code == 2
     assert "must be a video" in str(r.exception)
+
+
+def test_graphic_swap_is_mounted_on_the_veriswap_command():
+    """`veriswap graphic-swap --help` through the real entry module (a fresh interpreter), and mounting it
+    keeps `import veriswap.cli` light (swap.graphic loads numpy/cv2 only when a swap runs)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "veriswap.cli", "graphic-swap", "--help"], cwd=root,
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "graphic-swap" in r.stdout and "--output" in r.stdout and "--alignments" in r.stdout
+    code = ("import sys, veriswap.cli, swap.graphic.cli; "
+            "bad = [m for m in ('torch', 'cv2', 'av', 'dlib') if m in sys.modules]; assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

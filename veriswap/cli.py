@@ -1,8 +1,9 @@
 """The `veriswap` command: the root typer app, a thin layer over the library.
 
 It mounts the swap stages' commands (each stage's CLI module sits beside its library code, e.g.
-swap/extract/cli.py) in pipeline order, `check`, the demo, and the `detect` and `provenance` groups, all by
-plain imports: those modules import typer and nothing heavy at module level, so `veriswap --help` stays fast
+swap/extract/cli.py) in pipeline order, `graphic-swap` (the graphics-based swap), `check`, the demo, and
+the `detect` and `provenance` groups, all by plain imports: those modules import typer and nothing heavy
+at module level, so `veriswap --help` stays fast
 and the provenance commands run without torch. `main()` is the one place that turns errors into exit
 codes (DESIGN.md: 0 success, 1 a check failed, 2 bad input or usage as one line, unless --debug).
 """
@@ -17,6 +18,7 @@ import typer
 from detect.cli import app as detect_app
 from swap.convert.cli import convert_command
 from swap.extract.cli import extract_command
+from swap.graphic.cli import graphic_swap_command
 from swap.models.cli import model_command
 from swap.sort.cli import sort_command
 from swap.train.cli import train_command
@@ -75,6 +77,7 @@ app.command("sort")(sort_command)
 app.command("train")(train_command)
 app.command("model")(model_command)
 app.command("convert")(convert_command)
+app.command("graphic-swap")(graphic_swap_command)
 app.command("demo")(demo_command)
 app.command("check")(check_command)
 app.command("ui")(ui_command)

@@ -5,7 +5,20 @@
 
 Labelled like `convert`'s output (OUT.labels/), with model architecture "graphic-faceswap".
 """
-from .run import METHOD, GraphicSwapSettings, GraphicSwapSummary, SourceFace, graphic_swap, load_source, swap_frame
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .run import METHOD, GraphicSwapSettings, GraphicSwapSummary, SourceFace, graphic_swap, load_source, swap_frame
 
 __all__ = ["METHOD", "GraphicSwapSettings", "GraphicSwapSummary", "SourceFace", "graphic_swap", "load_source",
            "swap_frame"]
+
+
+def __getattr__(name: str):
+    """The names above, loaded on first use: run.py imports numpy and cv2, and `veriswap --help` (which
+    mounts swap.graphic.cli) must not."""
+    if name in __all__:
+        from . import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,6 @@
-"""`veriswap graphic-swap`: thin CLI over `swap.graphic` (no torch). Mount it in veriswap/cli.py with
-
-    from swap.graphic.cli import graphic_swap_command
-    app.command("graphic-swap")(graphic_swap_command)
-
-Errors are InputError (exit 2 through veriswap.cli.main, one line)."""
+"""`veriswap graphic-swap`: thin CLI over `swap.graphic` (no torch), mounted in veriswap/cli.py. Only typer at
+module level (swap.graphic loads run.py, numpy and cv2 on first use), so mounting it keeps `veriswap --help`
+light. Errors are InputError (exit 2 through veriswap.cli.main, one line)."""
 from __future__ import annotations
 
 from pathlib import Path
