@@ -129,6 +129,13 @@ def groups(used: List[VideoEntry], plans, docs: Dict[str, dict], rows: dict, s: 
                 if embs[i][0] != embs[j][0] and float(np.linalg.norm(embs[i][1] - embs[j][1])) < SAME_PERSON:
                     uf.union(embs[i][0], embs[j][0])
         group = {k: uf.find(g) for k, g in group.items()}
+    # a group is named by the smallest of its members' own keys (a real clip's path, a swap's recorded source),
+    # so groups that nothing merged keep the names, and the seeds, they always had
+    own = {v.id: v.group for v in used}
+    name: Dict[str, str] = {}
+    for k, g in group.items():
+        name[g] = min(name.get(g, own[k]), own[k])
+    group = {k: name[g] for k, g in group.items()}
     n = len(set(group.values()))
     if not s.test_only and n < 3:
         summary.warnings.append(f"only {n} group(s) of videos ({'people' if s.split_by == 'identity' else 'footage'}):"
@@ -166,8 +173,7 @@ def assign(used: List[VideoEntry], group: Dict[str, str], docs: Dict[str, dict],
         v.split = "test" if g in held else split[g]
         if g in held:
             v.held_out = held[g]
-        rep = next((x for x in used if x.id == g), v)
-        v.group = rep.path
+        v.group = g
     if s.test_only:
         return
     train = [e for v in used if v.split == "train" for e in main_embedding(docs[v.id])[:2]]

@@ -269,3 +269,12 @@ def test_eval_accepts_several_datasets(det, held, other_ds, capsys):
     assert code in (0, None)
     d = json.loads(capsys.readouterr().out)
     assert set(d["datasets"]) == {str(held), str(other_ds[0])} and d["pooled"]["frame"]["n"] == rep.frame["n"]
+
+
+def test_groups_nothing_merged_keep_their_names_and_seeds(world, held):
+    """A swap and its source, or a clip alone, are named as before content grouping (the source's path), so
+    a seed chosen with assign_splits on plan_videos' groups (as the demo does) still holds."""
+    ds = D.load(held)
+    by = {Path(v.path).name: v for v in ds.videos.values()}
+    assert by["grace.mp4"].group == str(world["real"]["grace"].resolve())
+    assert by["clip_0001.mp4"].group == min(str(world["real"]["astronaut"].resolve()), str(world["copy"].resolve()))
