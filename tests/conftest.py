@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
+
+_HOME = {}
+
+
+def pytest_configure(config):
+    # Tests never read or write the user's ~/.veriswap (identity, manifest store, check config):
+    # every run gets its own home, inherited by the CLI subprocesses the tests start.
+    _HOME["dir"] = tempfile.mkdtemp(prefix="veriswap-test-home-")
+    os.environ["VERISWAP_HOME"] = _HOME["dir"]
+
+
+def pytest_unconfigure(config):
+    if "dir" in _HOME:
+        shutil.rmtree(_HOME.pop("dir"), ignore_errors=True)
 
 
 def _cuda() -> bool:
