@@ -361,8 +361,8 @@ def _dataset_spec():
                    "grouped": opt_str, "held_out": opt_str, "identity": opt_str, "dropped": S.List_(S.Str())},
                   what="an object (a video entry)")
     sample = S.Obj({"file": rel_file, "video": S.Str(), "frame": S.Int(0), "face": S.Int(0), "track": S.Int(),
-                    "label": S.Int(0, 1)},
-                   {"split": S.Str(SPLITS), "landmarks": S.Opt(S.Array((68, 2), -1e6, 1e6, what="68 [x, y] points"))},
+                    "label": S.Int(0, 1), "split": S.Str(SPLITS)},
+                   {"landmarks": S.Opt(S.Array((68, 2), -1e6, 1e6, what="68 [x, y] points"))},
                    what="an object (a sample)")
     return S.Obj({"videos": S.Map(video, what="an object (video id -> entry)"), "samples": S.List_(sample)},
                  {"settings": S.Obj()}, what="an object (a dataset index)")
