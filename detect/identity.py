@@ -96,10 +96,9 @@ def track_verdicts(observations: Sequence[Tuple[int, np.ndarray, Sequence[float]
                 info.face = False
                 info.reason = (f"not a face: dlib's CNN detector found no face in {info.checked} of its boxes "
                                f"(HOG score {info.mean_score:.2f})")
-        if info.face:
-            embs = [embedding(o[1], np.asarray(o[3], np.float64)) for o in obs[:embed] if o[3] is not None]
-            if embs:
-                info.embedding = np.round(np.mean(embs, 0), 5).tolist()
+        embs = [embedding(o[1], np.asarray(o[3], np.float64)) for o in obs[:embed] if o[3] is not None]
+        if embs:        # also for a track judged no face: the caller may keep it (nothing else confirmed)
+            info.embedding = np.round(np.mean(embs, 0), 5).tolist()
         out[tid] = info
     return out
 

@@ -70,6 +70,11 @@ def samples_of_detected(root: Path, v: VideoEntry, src: Path, s: DatasetSettings
     infos = track_verdicts([o for obs in best.values() for o in obs], verify=s.verify_faces)
     dropped: List[str] = []
     drop = {t for t, i in infos.items() if not i.face}
+    if drop and drop >= set(infos):     # nothing confirmed (a poor swap can look like no face too): keep them all
+        for t in sorted(drop):
+            infos[t].face = True
+        dropped.append(f"no track confirmed as a face by dlib's CNN detector: all {len(drop)} kept")
+        drop = set()
     for t in sorted(drop):
         dropped.append(f"track {t} ({infos[t].frames} frames): {infos[t].reason}")
     if identity is not None and v.label == 1:

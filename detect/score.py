@@ -9,7 +9,8 @@ upsampling finds a face in fewer than half the sampled frames, the frames are sc
 that finds nothing, with dlib's CNN detector; the pass that finds faces in the most frames is scored and
 `face_detector` says which (a slower pass is first tried on 4 of the frames and run on all of them only
 if it finds a face there, so a faceless video costs a few seconds more, not minutes). Tracks that are not faces (dlib's CNN finds none in their best boxes, like the
-patch on the astronaut's suit) do not decide the verdict. A video where no face is found at all raises
+patch on the astronaut's suit) do not decide the verdict, as long as another track is confirmed as a face
+(a poor swap can look like no face to the CNN too: with none confirmed, every track counts). A video where no face is found at all raises
 `NoFaceFound`; `score_many` turns that into a row that says the video could not be judged."""
 from __future__ import annotations
 
@@ -231,6 +232,9 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
 
         not_face = {t for t, obs in best.items()
                     if not any(sc >= SURE_FACE or is_face(rgb, box) for sc, rgb, box in obs)}
+    unconfirmed = bool(not_face) and not_face >= set(per_track)
+    if unconfirmed:     # a bad swap can look like no face to the CNN too: with no confirmed face, score them all
+        not_face = set()
     need = max(2, math.ceil(min_track_share * len(timeline))) if len(timeline) >= 4 else 1
     tracks = []
     for tid, ps in sorted(per_track.items()):
@@ -241,13 +245,13 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
     warnings = []
     if len(tried) > 1:
         warnings.append(f"small or degraded faces: scored the {face_detector} pass (frames with a face: {passes})")
+    if unconfirmed:
+        warnings.append("no face track confirmed by dlib's CNN detector (a poor swap or a degraded face can look like "
+                        "none): every detection scored")
     if not_face:
         warnings.append(f"{len(not_face)} track(s) not a face by dlib's CNN detector, left out of the verdict: "
                         + ", ".join(f"track {t}" for t in sorted(not_face)))
     faces_ok = [t for t in tracks if t.face]
-    if not faces_ok:
-        raise NoFaceFound(f"no face found in {len(timeline)} sampled frames of {video}: {len(tracks)} detection "
-                          f"track(s), none a face by dlib's CNN detector (frames with a detection: {passes})")
     if not any(t.decisive for t in faces_ok):
         for t in faces_ok:
             t.decisive = True

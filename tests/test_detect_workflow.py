@@ -278,3 +278,17 @@ def test_groups_nothing_merged_keep_their_names_and_seeds(world, held):
     by = {Path(v.path).name: v for v in ds.videos.values()}
     assert by["grace.mp4"].group == str(world["real"]["grace"].resolve())
     assert by["clip_0001.mp4"].group == min(str(world["real"]["astronaut"].resolve()), str(world["copy"].resolve()))
+
+
+def test_a_face_the_cnn_cannot_confirm_is_still_scored_when_nothing_else_is(det, world, monkeypatch):
+    """A poor swap can look like no face to dlib's CNN too: with no track confirmed, every track counts
+    (the demo's 1-second swap model made such faces)."""
+    import detect.identity as I
+    from detect.model import Detector
+    from detect.score import score_video
+
+    monkeypatch.setattr(I, "SURE_FACE", 99.0)
+    monkeypatch.setattr(I, "is_face", lambda rgb, box, margin=0.5: False)
+    r = score_video(world["real"]["grace"], Detector(det[0]), frames=4)
+    assert r.judged and r.tracks and all(t.face for t in r.tracks)
+    assert any("no face track confirmed" in w for w in r.warnings)
