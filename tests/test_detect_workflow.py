@@ -292,3 +292,14 @@ def test_a_face_the_cnn_cannot_confirm_is_still_scored_when_nothing_else_is(det,
     r = score_video(world["real"]["grace"], Detector(det[0]), frames=4)
     assert r.judged and r.tracks and all(t.face for t in r.tracks)
     assert any("no face track confirmed" in w for w in r.warnings)
+
+
+def test_split_by_identity_keeps_each_person_on_one_side(world, tmp_path):
+    r = world["real"]
+    summ = D.build_dataset([r["astronaut"], r["astronaut_flip"], world["copy"], r["grace"], r["grace_flip"]], [],
+                           tmp_path / "ds", D.DatasetSettings(frames=3, split=(0.5, 0.5, 0), split_by="identity"))
+    ds = D.load(tmp_path / "ds")
+    by = {Path(v.path).name: v.split for v in ds.videos.values()}
+    assert by["astronaut.mp4"] == by["astronaut_flip.mp4"] == by["clip_0001.mp4"]     # her mirror image: 0.2 apart
+    assert by["grace.mp4"] == by["grace_flip.mp4"] != by["astronaut.mp4"]
+    assert not any("show people also in train" in w for w in summ.warnings)
