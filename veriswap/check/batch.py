@@ -65,7 +65,14 @@ def expand(inputs: Sequence[Path]) -> Tuple[List[Path], Dict[str, int]]:
             add(root)
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            # convert's labels folders (OUT.labels/: labels.json + per-frame mask PNGs) are records of
+            # a swap, not media to judge: skipped whole, their files counted
+            for d in dirnames:
+                if d.endswith(".labels"):
+                    n = sum(len(f) for _, _, f in os.walk(Path(dirpath) / d))
+                    skipped["veriswap labels folder (masks, labels)"] = \
+                        skipped.get("veriswap labels folder (masks, labels)", 0) + n
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not d.endswith(".labels"))
             for name in sorted(filenames):
                 p = Path(dirpath) / name
                 low = name.lower()

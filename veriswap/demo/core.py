@@ -14,7 +14,8 @@ STATE_FILE = "demo.json"
 SUMMARY_FILE = "summary.json"
 MIN_TRAIN_SECONDS = 5.0     # a re-run trains on only if at least this much of the time limit is left
 # what the demo writes in DIR; `fresh=True` removes exactly these, nothing else
-OWNED = ("videos", "faces", "model", "keys", "outputs", "tamper", "detect", STATE_FILE, SUMMARY_FILE)
+OWNED = ("videos", "faces", "model", "keys", "outputs", "tamper", "detect", "check.toml", "report", STATE_FILE,
+         SUMMARY_FILE)
 
 
 @dataclass
@@ -163,6 +164,11 @@ def print_summary(result: DemoResult, console) -> None:
     if "tags" in d:
         files.append(f"  try      veriswap provenance check {d['tags']['tampered_video']} --tags {d['tags']['tags']}"
                      f" --key {d['keys']['tag_key']}")
+    if "keys" in d and "convert" in d:
+        out = Path(result.out_dir)
+        files.append(f"  try      veriswap check {out / 'outputs'} {out / 'videos'} {out / 'tamper'}"
+                     f" --config {d['keys']['check_config']} --html {out / 'report' / 'index.html'}"
+                     "   (one verdict per file, HTML report)")
     if "detect" in d:
         files.append(f"  try      veriswap detect score {d['convert']['output']} -d {d['detect']['detector']}"
                      f" --report {Path(result.out_dir) / 'detect' / 'report'}   (timeline + Grad-CAM heatmaps)")

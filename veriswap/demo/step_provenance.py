@@ -1,6 +1,7 @@
 """Steps 4, 6 and 7: a provenance identity, verifying the signed output, footage tags and a tamper check."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .core import PERSON_A, Context, StepResult
@@ -21,7 +22,22 @@ def _step_keys(ctx: Context, res: StepResult) -> None:
     ctx.say(f"signer {ident.subject}, valid until {ident.certificate.not_valid_after_utc:%Y-%m-%d}")
     res.lines.append(f"{ident.subject}; trust anchor {kd / K.ROOT_CERT}")
     ctx.data["keys"] = {"key_dir": str(kd), "trust_anchor": str(kd / K.ROOT_CERT), "tag_key": str(kd / K.TAG_KEY),
-                        "signer": ident.subject}
+                        "signer": ident.subject, "check_config": str(_write_check_config(ctx, kd))}
+
+
+def _write_check_config(ctx: Context, kd: Path) -> Path:
+    """DIR/check.toml: `veriswap check --config DIR/check.toml` then trusts the demo's root and reads
+    its footage tags with the demo's tag key (paths relative to the config file)."""
+    from provenance import keys as K
+    from provenance.fsutil import atomic_write_bytes
+
+    cfg = ctx.path("check.toml")
+    rel = lambda p: Path(os.path.relpath(p, cfg.parent)).as_posix()   # noqa: E731
+    text = ("# veriswap check --config this file: the demo's trust anchor and footage-tag key\n"
+            f'trust_anchors = ["{rel(kd / K.ROOT_CERT)}"]\n'
+            f'tag_key = "{rel(kd / K.TAG_KEY)}"\n')
+    atomic_write_bytes(cfg, text.encode())
+    return cfg
 
 
 def _step_verify(ctx: Context, res: StepResult) -> None:
@@ -60,6 +76,7 @@ def _step_verify(ctx: Context, res: StepResult) -> None:
 
 
 def _step_tags(ctx: Context, res: StepResult) -> None:
+    from provenance.fsutil import atomic_write_bytes
     from provenance.tags import check_video, load_tag_key, tag_video
 
     video = ctx.video(PERSON_A)
@@ -70,6 +87,8 @@ def _step_tags(ctx: Context, res: StepResult) -> None:
     k = ctx.opts.tamper_frame if ctx.opts.tamper_frame is not None else int(ctx.opts.frames * 0.6)
     altered = ctx.path("tamper", f"{PERSON_A}.frame{k}-altered.mp4")
     alter_coded_frame(video, altered, k)
+    # the camera's tags travel with the copy as its sidecar, so `veriswap check` finds them there too
+    atomic_write_bytes(altered.with_name(altered.name + ".tags"), Path(tags).read_bytes())
     bad = check_video(altered, tags, key)
     ctx.say(f"check {video.name}: [bold]{'AUTHENTIC' if clean.ok else 'TAMPERED'}[/]  {clean.status}")
     ctx.say(f"check {altered.name}: [bold]{'AUTHENTIC' if bad.ok else 'TAMPERED'}[/]  {bad.status}")
