@@ -25,7 +25,7 @@ ui: venv
 	$(BIN)/veriswap ui --workdir ui_work --open
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-all: venv
 	VERISWAP_SLOW=1 $(BIN)/python -m pytest -q
