@@ -20,6 +20,7 @@ from .options import CheckInputError
 def _print_file(rec, echo) -> None:
     v = rec["verdict"]
     color = "green" if v["trusted"] else ("red" if v["word"] in ("tampered", "signature not valid")
+                                          or v["word"].startswith("AI swap (watermark)")
                                           or "likely manipulated" in v["headline"] else "yellow")
     echo(typer.style(f"{v['word'].upper():<28}", fg=color, bold=True) + f" {rec['path']}")
     echo(f"  {v['headline']}")
@@ -34,13 +35,14 @@ def check(
     trust_anchor: Optional[List[Path]] = typer.Option(None, "--trust-anchor", help="PEM root certificate you trust (repeatable)."),
     trust_list: Optional[List[Path]] = typer.Option(None, "--trust-list", help="PEM bundle of trust anchors, e.g. a C2PA trust list (repeatable)."),
     revoked: Optional[List[Path]] = typer.Option(None, "--revoked", help="CRL or certificate file of revoked signers (repeatable)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings (default $VERISWAP_HOME/check.toml): trust_anchors, trust_lists, revoked, tag_key, detector, allow_remote."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings (default $VERISWAP_HOME/check.toml): trust_anchors, trust_lists, revoked, tag_key, detector, allow_remote, store."),
     tags: Optional[Path] = typer.Option(None, "--tags", help="Tag file of the (one) video checked; default: each video's VIDEO.tags sidecar."),
     tag_key: Optional[Path] = typer.Option(None, "--tag-key", help="Key that checks footage tags (HMAC secret, Ed25519 public key or certificate)."),
     detector: Optional[Path] = typer.Option(None, "--detector", "-d", help="Detector folder (default: detector in the config)."),
     no_detector: bool = typer.Option(False, "--no-detector", help="Do not run the detector, even if the config names one."),
     frames: int = typer.Option(32, "--frames", help="Frames the detector samples per video."),
     device: str = typer.Option("cpu", "--device", help="Detector device: cpu, cuda or auto."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Manifest store a watermark is looked up in (default: store in the config, else $VERISWAP_HOME/manifests)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow fetching a remote manifest a file points to (off: nothing is ever fetched)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report (schema in docs/check.md) instead of text."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report (an index page when several files)."),
@@ -58,7 +60,7 @@ def check(
         raise CheckInputError("--jobs must be 0 (all cores) or more")
     opts = make_options(config, trust_anchors=trust_anchor, trust_lists=trust_list, revoked=revoked, tags=tags,
                         tag_key=tag_key, detector=detector, no_detector=no_detector, frames=frames, device=device,
-                        allow_remote=allow_remote, media=html_out is not None)
+                        allow_remote=allow_remote, store=store, media=html_out is not None)
     if device not in ("cpu", "cuda", "auto"):
         raise CheckInputError(f"--device must be cpu, cuda or auto, not {device!r}")
     err = lambda m: typer.echo(m, err=True)  # noqa: E731

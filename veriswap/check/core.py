@@ -32,5 +32,5 @@ def check_file(path: Union[str, Path], opts: CheckOptions | None = None, paralle
         rec["error"] = _one_line(e)
     rec["verdict"] = decide(rec)
     rec["seconds"] = round(time.perf_counter() - t0, 4)
-    order = ["path", "kind", "size", "seconds", "verdict", "c2pa", "tags", "detector", "error", "media"]
+    order = ["path", "kind", "size", "seconds", "verdict", "c2pa", "tags", "detector", "watermark", "error", "media"]
     return {k: rec[k] for k in order if k in rec} | {k: v for k, v in rec.items() if k not in order}

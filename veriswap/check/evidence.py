@@ -1,6 +1,7 @@
 """Gather every piece of evidence that applies to one file: its C2PA manifest (provenance.c2pa_verify),
-its footage tags (provenance.tags, a `.tags` sidecar or a named tag file) and a detector's opinion with its
-per-frame timeline (detect.score). The three run side by side (threads: c2pa's native code, SHA-256 and
+its footage tags (provenance.tags, a `.tags` sidecar or a named tag file), a detector's opinion with its
+per-frame timeline (detect.score) and, for a video or photo without a manifest, veriswap's invisible watermark
+with the manifest it names recovered from the local manifest store (provenance.watermark.resolve). The three run side by side (threads: c2pa's native code, SHA-256 and
 the video decoder release the GIL), so a full check costs about its slowest part, not the sum.
 
 Each piece is a dict with a `status`: "checked", "absent" (nothing to check: no manifest, no sidecar, no
@@ -259,6 +260,59 @@ def detector_evidence(path: Path, opts: CheckOptions, kind: str, keep: Optional[
     }
 
 
+# ---- invisible watermark (a stripped or re-encoded veriswap swap) -----------------------------------
+
+WATERMARK_MAX_FRAMES = 150              # frames searched per video (6 s at 25 fps: a swap marks every frame)
+
+
+def watermark_evidence(path: Path, opts: CheckOptions, kind: str) -> Dict[str, Any]:
+    """Decode veriswap's watermark and recover the manifest it names from the manifest store
+    (provenance.watermark.resolve): run only on a video or photo that carries no C2PA manifest."""
+    if kind not in ("video", "image"):
+        return {"status": "not-applicable", "detail": f"the watermark is in the pictures of videos and photos, not {kind}"}
+    from provenance.store import ManifestStore
+    from provenance.watermark.resolve import resolve
+
+    t0 = time.perf_counter()
+    try:
+        store = ManifestStore(Path(opts.store) if opts.store else None)
+        res = resolve(path, store, list(opts.trust_anchors) + list(opts.trust_lists), max_frames=WATERMARK_MAX_FRAMES)
+    except Exception as e:  # noqa: BLE001 - a picture too small to carry it, or an unusable store
+        if not _user_error(e):
+            raise
+        return {"status": "unsupported" if "store" not in _one_line(e).lower() else "error",
+                "detail": _one_line(e), "seconds": round(time.perf_counter() - t0, 4)}
+    d = res.detection
+    out: Dict[str, Any] = {
+        "status": "checked", "found": bool(d.found), "payload": d.payload_id, "z": round(float(d.z), 3),
+        "bit_confidence": round(float(d.bit_confidence), 4), "mirrored": bool(d.mirrored),
+        "frames_total": d.frames_total, "frames_found": d.frames_found, "frames": d.frames,
+        "alg": d.alg, "version": d.version, "max_frames": WATERMARK_MAX_FRAMES, "store": res.store,
+        "store_entries": len(res.recovered), "recovered": None,
+    }
+    b = res.best
+    if b is not None:
+        rep, rec = b.report, b.record
+        swap = rep.get("swap") or {}
+        model = None
+        if swap.get("model_hash"):
+            model = str(swap["model_hash"]) + (f" ({swap['model_name']})" if swap.get("model_name") else "")
+        out["recovered"] = json.loads(json.dumps({
+            "state": b.state, "verified": b.binding_ok and b.state != "invalid", "binding_ok": b.binding_ok,
+            "trusted": b.state == "intact-trusted", "content_changed": b.content_changed,
+            "manifest_label": rep.get("manifest_label") or rec.get("manifest_label"),
+            "signer": rep.get("signer") or rec.get("signer"), "issuer": rep.get("issuer"),
+            "signed_at": rep.get("signed_at") or rec.get("signed_at"),
+            "ai_declared": bool(rep.get("ai_generated")) or rep.get("ai_declaration") in SYNTHETIC,
+            "ai_declaration": rep.get("ai_declaration") or ("trainedAlgorithmicMedia" if rep.get("ai_generated")
+                                                            else "none"),
+            "model": model or rec.get("model"), "source": swap.get("source") or rec.get("source"),
+            "title": rec.get("title"), "problems": list(b.problems), "report": rep,
+        }, default=str))
+    out["seconds"] = round(time.perf_counter() - t0, 4)
+    return out
+
+
 # ---- one file ----------------------------------------------------------------------------------------
 
 def gather(path: Path, opts: CheckOptions, parallel: bool = True) -> Dict[str, Any]:
@@ -285,6 +339,11 @@ def gather(path: Path, opts: CheckOptions, parallel: bool = True) -> Dict[str, A
     else:
         for k, fn in jobs.items():
             out[k] = fn()
+    if out["c2pa"].get("status") == "absent":
+        out["watermark"] = watermark_evidence(path, opts, kind)
+    else:
+        out["watermark"] = {"status": "not-applicable",
+                            "detail": "searched only in files without a C2PA manifest"}
     if opts.media:
         out["media"] = gather_media(path, kind, keep.get("score"), opts.heatmaps)
         if out["c2pa"].get("status") == "checked":

@@ -8,6 +8,8 @@ whether remote manifests may be fetched. From the command line, else from a TOML
     tag_key       = "camera-tag.key"          # key for footage tags (HMAC secret or Ed25519 public key)
     detector      = "detectors/sbi-b4"        # detector folder used when --detector is not given
     allow_remote  = false                     # never fetch a manifest a file points to (the default)
+    store         = "manifests"               # manifest store the watermark resolves against
+                                              # (default $VERISWAP_HOME/manifests, where convert keeps them)
 
 Command-line values add to (lists) or replace (single values) the config file's.
 """
@@ -24,7 +26,7 @@ from typing import Any, Dict, List, Optional
 from provenance.errors import ProvenanceError
 
 CONFIG_NAME = "check.toml"
-KEYS = ("trust_anchors", "trust_lists", "revoked", "tag_key", "detector", "allow_remote")
+KEYS = ("trust_anchors", "trust_lists", "revoked", "tag_key", "detector", "allow_remote", "store")
 
 
 class CheckInputError(ProvenanceError):
@@ -44,6 +46,7 @@ class CheckOptions:
     allow_remote: bool = False
     media: bool = False                 # gather thumbnails, heatmaps and the manifest tree (HTML report)
     heatmaps: int = 3                   # top frames shown with Grad-CAM in the HTML report
+    store: Optional[str] = None         # manifest store for the watermark (None: $VERISWAP_HOME/manifests)
     config_file: Optional[str] = None
 
     def fingerprint(self) -> str:
@@ -68,6 +71,13 @@ class CheckOptions:
             d[k] = [digest(p) for p in d[k]]
         d["tag_key"] = digest(self.tag_key)
         d["detector"] = digest(self.detector)
+        if d.get("store") is None:      # the default store moves with $VERISWAP_HOME
+            from provenance.store import default_store_dir
+            d["store"] = str(default_store_dir())
+        st = Path(d["store"])           # a record added to the store can change a result: hash its listing
+        listing = sorted((str(f.relative_to(st)), f.stat().st_size, f.stat().st_mtime_ns)
+                         for f in st.rglob("*") if f.is_file()) if st.is_dir() else []
+        d["store"] = [d["store"], hashlib.sha256(repr(listing).encode()).hexdigest()[:16]]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -107,7 +117,7 @@ def load_config(path: Optional[Path]) -> Dict[str, Any]:
             if not isinstance(v, list):
                 raise CheckInputError(f"config file {path}: {k} must be a list of paths")
             out[k] = [rel(x, k) for x in v]
-    for k in ("tag_key", "detector"):
+    for k in ("tag_key", "detector", "store"):
         if k in data:
             out[k] = rel(data[k], k)
     if "allow_remote" in data:
@@ -123,7 +133,7 @@ def make_options(config: Optional[Path] = None, **cli: Any) -> CheckOptions:
     opts = CheckOptions(config_file=cfg.get("config_file"))
     for k in ("trust_anchors", "trust_lists", "revoked"):
         setattr(opts, k, list(cfg.get(k, [])) + [str(x) for x in (cli.pop(k, None) or [])])
-    for k in ("tag_key", "detector"):
+    for k in ("tag_key", "detector", "store"):
         v = cli.pop(k, None)
         setattr(opts, k, str(v) if v else cfg.get(k))
     if cli.pop("no_detector", False):
@@ -142,6 +152,8 @@ def make_options(config: Optional[Path] = None, **cli: Any) -> CheckOptions:
         raise CheckInputError(f"no such tag file: {opts.tags}")
     if opts.detector and not Path(opts.detector).is_dir():
         raise CheckInputError(f"no such detector folder: {opts.detector}")
+    if opts.store and Path(opts.store).exists() and not Path(opts.store).is_dir():
+        raise CheckInputError(f"--store is not a folder: {opts.store}")
     if opts.frames < 1:
         raise CheckInputError("--frames must be at least 1")
     return opts

@@ -71,7 +71,8 @@ def verdict_class(v: Dict[str, Any]) -> str:
         return "v-err"
     if v.get("trusted"):
         return "v-ok"
-    if v.get("word") in ("tampered", "signature not valid") or "likely manipulated" in v.get("headline", ""):
+    if (v.get("word") in ("tampered", "signature not valid") or "likely manipulated" in v.get("headline", "")
+            or str(v.get("word", "")).startswith("AI swap (watermark)")):
         return "v-bad"
     return "v-warn"
 
@@ -281,6 +282,29 @@ def _detector_section(d: Dict[str, Any], media: Dict[str, Any]) -> str:
 
 # ---- pages -------------------------------------------------------------------------------------------
 
+def _watermark_section(wm: Dict[str, Any]) -> str:
+    """One line: the watermark found (payload, z, frames) and the manifest recovered for it, or why not."""
+    st = wm.get("status")
+    if st is None or st == "not-applicable":
+        return ""
+    if st != "checked":
+        line = f"not searched: {wm.get('detail') or st}"
+    elif not wm.get("found"):
+        line = f"no watermark in {wm.get('frames_total')} frames searched (best z {wm.get('z')})"
+    else:
+        line = (f"payload <span class=mono>{E(str(wm.get('payload')))}</span>, z {E(str(wm.get('z')))}, found in "
+                f"{E(str(wm.get('frames_found')))} of {E(str(wm.get('frames_total')))} frames - ")
+        rc = wm.get("recovered")
+        if rc is None:
+            line += f"no manifest for it in the store <span class=mono>{E(str(wm.get('store')))}</span>"
+        else:
+            line += (f"manifest recovered ({E(str(rc.get('state')))}): signed by {E(str(rc.get('signer') or '?'))} at "
+                     f"{E(str(rc.get('signed_at') or '?'))}, model <span class=mono>{E(str(rc.get('model') or '?'))}"
+                     f"</span>, source {E(str(rc.get('source') or '?'))}")
+        return f"<section id=watermark><h2>Watermark</h2><p>{line}</p></section>"
+    return f"<section id=watermark><h2>Watermark</h2><p>{E(line)}</p></section>"
+
+
 def file_page(rec: Dict[str, Any], index_href: Optional[str] = None) -> str:
     v = rec["verdict"]
     media = rec.get("media") or {}
@@ -300,6 +324,7 @@ def file_page(rec: Dict[str, Any], index_href: Optional[str] = None) -> str:
             f" - checked in {rec.get('seconds', 0):.2f}s</p></section>")
     if not rec.get("error"):
         body += (_c2pa_section(rec.get("c2pa") or {}, media.get("manifest_tree"))
+                 + _watermark_section(rec.get("watermark") or {})
                  + _tags_section(rec.get("tags") or {}) + _detector_section(rec.get("detector") or {}, media))
     return _page(f"{v['word']}: {name}", body)
 

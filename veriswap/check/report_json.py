@@ -19,6 +19,9 @@ FILE:
       "detector": {"status", "verdict": "FAKE"|"REAL"|"UNCERTAIN", "basis", "score", "threshold",
                    "frames_sampled", "frames_flagged", "flagged_frames", "tracks", "timeline": [{"frame", "time",
                    "prob", "faces"}], "warnings"},
+      "watermark": {"status", "found", "payload", "z", "bit_confidence", "frames_total", "frames_found", "frames",
+                    "store", "store_entries", "recovered": null | {"state", "verified", "trusted", "signer",
+                    "signed_at", "ai_declared", "ai_declaration", "model", "source", "problems", "report": {...}}},
       "error": str | null
     }
 

@@ -8,6 +8,9 @@ Words (`verdict.word`), in the order the rules try them:
 | `signature not valid`      | a manifest that fails for another reason (revoked, expired or unusable certificate, bad claim signature) | 1 |
 | `signed, AI declared`      | an intact manifest declaring AI-generated or AI-composited content     | 0 if the signer is trusted, else 1 |
 | `signed capture`           | an intact manifest without an AI declaration, or footage tags that verify on every frame | 0 if trusted, else 1 |
+| `AI swap (watermark): manifest recovered` | no manifest, but veriswap's invisible watermark is found and the manifest it names, recovered from the store, verifies (headline: signer, time, model, source) | 1 |
+| `AI swap (watermark): manifest not valid` | watermark found; the stored manifest for it does not verify or does not name it | 1 |
+| `AI swap (watermark), manifest not in store` | watermark found; no manifest for it in the store                  | 1 |
 | `unsigned + detector result` | no manifest, no tags; the detector gives FAKE or REAL                | 1 |
 | `cannot tell`              | no usable evidence, or only an UNCERTAIN detector                     | 1 |
 | `unreadable`               | the file could not be read at all                                     | 2 |
@@ -22,8 +25,11 @@ from typing import Any, Dict, List, Tuple
 
 from .evidence import TAMPER_CODES
 
+WM_RECOVERED = "AI swap (watermark): manifest recovered"
+WM_INVALID = "AI swap (watermark): manifest not valid"
+WM_NOT_IN_STORE = "AI swap (watermark), manifest not in store"
 WORDS = ("signed capture", "signed, AI declared", "tampered", "signature not valid",
-         "unsigned + detector result", "cannot tell", "unreadable")
+         WM_RECOVERED, WM_INVALID, WM_NOT_IN_STORE, "unsigned + detector result", "cannot tell", "unreadable")
 STATUS_WORDS = {".": "authentic", "N": "altered", "M": "missing", "X": "inserted or out of order"}
 
 
@@ -149,6 +155,56 @@ def _signed(c2: Dict[str, Any], dt: Dict[str, Any], state: Any, det: Any, confli
     return word, trusted, headline
 
 
+def _watermark_reasons(wm: Dict[str, Any]) -> List[str]:
+    if wm.get("status") != "checked":
+        return [f"watermark: not searched ({wm['detail']})"] if wm.get("status") in ("unsupported", "error") else []
+    if not wm.get("found"):
+        return [f"watermark: none found in {wm.get('frames_total')} frames searched (best z {wm.get('z')})"]
+    out = [f"watermark: veriswap payload {wm.get('payload')} (z {wm.get('z')}, found in {wm.get('frames_found')} "
+           f"of {wm.get('frames_total')} frames searched)"]
+    rc = wm.get("recovered")
+    if rc is None:
+        out.append(f"watermark: no manifest for {wm.get('payload')} in the store {wm.get('store')} (import the "
+                   "signer's store with `veriswap provenance store import`)")
+        return out
+    words = {"intact-trusted": "signature valid, signer trusted",
+             "intact-untrusted": "signature valid, signer not trusted (no anchor given for it)",
+             "invalid": "manifest NOT valid"}.get(rc.get("state"), str(rc.get("state")))
+    out.append(f"watermark: manifest {rc.get('manifest_label')} recovered from the store: {words}")
+    if rc.get("ai_declared"):
+        out.append(f"watermark: the recovered manifest declares AI-made content ({rc.get('ai_declaration')})")
+    if rc.get("content_changed"):
+        out.append("watermark: the pixels/bytes differ from what was signed (expected for a stripped or re-encoded "
+                   "copy: the watermark, not the hash, binds it)")
+    out.extend(f"  - {p}" for p in rc.get("problems") or [])
+    return out
+
+
+def _watermark(wm: Dict[str, Any], det: Any, tags_ok: bool, conflicts: List[str]) -> Tuple[str, str]:
+    """(word, headline) of a file without a manifest whose pictures carry veriswap's watermark."""
+    rc = wm.get("recovered")
+    if rc is None:
+        word = WM_NOT_IN_STORE
+        headline = (f"{word}: veriswap watermark {wm.get('payload')}, but no manifest for it in the store "
+                    f"{wm.get('store')}")
+    elif rc.get("verified"):
+        word = WM_RECOVERED
+        headline = (f"veriswap swap, manifest recovered from the store: signed by {rc.get('signer') or '?'} at "
+                    f"{rc.get('signed_at') or '?'}, model {rc.get('model') or '?'}, source {rc.get('source') or '?'}"
+                    + ("" if rc.get("trusted") else " (signer not trusted)")
+                    + "; this file itself is not signed as delivered")
+    else:
+        word = WM_INVALID
+        headline = (f"{word}: veriswap watermark {wm.get('payload')}; the stored manifest for it does not verify"
+                    + (f" ({rc['problems'][0]})" if rc.get("problems") else ""))
+    if det == "REAL":
+        conflicts.append("the detector found no manipulation, but the file carries veriswap's swap watermark: "
+                         "the watermark stands (a detector can miss a good swap)")
+    if tags_ok:
+        conflicts.append("the footage tags verify every frame, but the pictures carry veriswap's swap watermark")
+    return word, headline
+
+
 def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
     """The verdict dict: word, headline, trusted, exit_code, reasons, conflicts."""
     if ev.get("error"):
@@ -162,7 +218,10 @@ def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
     det = dt.get("verdict") if dt.get("status") == "checked" else None
 
     # what each piece says, one line each
-    reasons = _c2pa_reasons(c2, state) + _tags_and_detector_reasons(tg, tags_checked, tags_ok, dt, det)
+    wm = ev.get("watermark") or {}
+    reasons = (_c2pa_reasons(c2, state) + _watermark_reasons(wm)
+               + _tags_and_detector_reasons(tg, tags_checked, tags_ok, dt, det))
+    wm_found = c2.get("status") == "absent" and wm.get("status") == "checked" and bool(wm.get("found"))
 
     c2_tampered = state == "invalid" and bool(c2.get("tampered"))
     tags_bad = tags_checked and not tags_ok
@@ -175,6 +234,9 @@ def decide(ev: Dict[str, Any]) -> Dict[str, Any]:
                                               or "the manifest does not validate")
     elif state in ("trusted", "valid-untrusted"):
         word, trusted, headline = _signed(c2, dt, state, det, conflicts)
+    elif wm_found:
+        trusted = False                 # the file itself is not signed as delivered
+        word, headline = _watermark(wm, det, tags_ok, conflicts)
     elif tags_ok:
         word, trusted = "signed capture", True
         headline = "signed capture (footage tags verify every frame)"
