@@ -146,60 +146,52 @@ def _passes(height: int, width: int) -> List[tuple]:
             ("cnn x2" if height * width <= 400_000 else "cnn", "cnn", 1 if height * width <= 400_000 else 0)]
 
 
-def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = DEFAULT_RULE,
-                batch_size: int = 32, min_track_share: float = 0.1,
-                progress: Optional[Callable[[int, int], None]] = None, heatmaps: int = 0,
-                truth: bool = True, fallback: bool = True, verify_faces: bool = True) -> VideoScore:
-    """Score one video. `frames` evenly spaced frames (0 = every frame); `heatmaps`: Grad-CAM of each
-    track's that many most suspicious frames; `truth`: compare the timeline with the labels `convert`
-    wrote beside the video, if there are any (detect.truth); `fallback`: more detector passes for small or
-    degraded faces; `verify_faces`: tracks where dlib's CNN finds no face do not decide the verdict.
-    Raises NoFaceFound when no face is found in any sampled frame."""
-    t0 = time.perf_counter()
-    check_options(frames, rule, batch_size, heatmaps)
-    video = Path(video)
-    info = probe(video)
-    pick = evenly_spaced(range(max(info.frames, 1)), frames)
+def _scan(video: Path, detector: Detector, det_name: str, upsample: int, indices: List[int], batch_size: int,
+          heatmaps: int, verify_faces: bool, progress: Optional[Callable[[int, int], None]]):
+    """One detector pass over `indices`: the timeline, each track's most suspicious crops (for heatmaps)
+    and its 2 best detections (for the face check)."""
     cfg = detector.config
+    timeline: List[FrameScore] = []
+    pending: list = []              # (FaceScore, crop, FrameScore) waiting for a batch
+    suspects: Dict[int, list] = {}  # track -> its `heatmaps` most suspicious (prob, frame, time, crop)
+    best: Dict[int, list] = {}      # track -> its 2 highest-scoring detections (score, rgb, box)
 
-    def run(det_name: str, upsample: int, indices: List[int]):
-        timeline: List[FrameScore] = []
-        pending: list = []              # (FaceScore, crop, FrameScore) waiting for a batch
-        suspects: Dict[int, list] = {}  # track -> its `heatmaps` most suspicious (prob, frame, time, crop)
-        best: Dict[int, list] = {}      # track -> its 2 highest-scoring detections (score, rgb, box)
+    def flush() -> None:
+        if pending:
+            probs = detector.predict([c.rgb for _, c, _ in pending], batch_size)
+            for (fs, crop, fr), p in zip(pending, probs):
+                fs.prob = float(p)
+                if heatmaps:
+                    top = suspects.setdefault(fs.track, [])
+                    top.append((fs.prob, fr.index, fr.time, crop))
+                    top.sort(key=lambda t: -t[0])
+                    del top[heatmaps:]
+            pending.clear()
 
-        def flush() -> None:
-            if pending:
-                probs = detector.predict([c.rgb for _, c, _ in pending], batch_size)
-                for (fs, crop, fr), p in zip(pending, probs):
-                    fs.prob = float(p)
-                    if heatmaps:
-                        top = suspects.setdefault(fs.track, [])
-                        top.append((fs.prob, fr.index, fr.time, crop))
-                        top.sort(key=lambda t: -t[0])
-                        del top[heatmaps:]
-                pending.clear()
+    for ff in track_faces(video, indices, detector=det_name, upsample=upsample):
+        faces: List[FaceScore] = []
+        frame = FrameScore(ff.frame.index, round(ff.frame.time, 4), faces, None)
+        for f in ff.faces:
+            fs = FaceScore(f.track, [round(v, 1) for v in f.box], math.nan)
+            pending.append((fs, crop_face(ff.frame.rgb, f.box, None, cfg.crop_scale, cfg.crop_size), frame))
+            faces.append(fs)
+            if verify_faces:
+                b = best.setdefault(f.track, [])
+                b.append((float(f.score), ff.frame.rgb, f.box))
+                b.sort(key=lambda t: -t[0])
+                del b[2:]
+        timeline.append(frame)
+        if len(pending) >= batch_size:
+            flush()
+        if progress:
+            progress(len(timeline), len(indices))
+    flush()
+    return timeline, suspects, best
 
-        for ff in track_faces(video, indices, detector=det_name, upsample=upsample):
-            faces: List[FaceScore] = []
-            frame = FrameScore(ff.frame.index, round(ff.frame.time, 4), faces, None)
-            for f in ff.faces:
-                fs = FaceScore(f.track, [round(v, 1) for v in f.box], math.nan)
-                pending.append((fs, crop_face(ff.frame.rgb, f.box, None, cfg.crop_scale, cfg.crop_size), frame))
-                faces.append(fs)
-                if verify_faces:
-                    b = best.setdefault(f.track, [])
-                    b.append((float(f.score), ff.frame.rgb, f.box))
-                    b.sort(key=lambda t: -t[0])
-                    del b[2:]
-            timeline.append(frame)
-            if len(pending) >= batch_size:
-                flush()
-            if progress:
-                progress(len(timeline), len(indices))
-        flush()
-        return timeline, suspects, best
 
+def _best_pass(video: Path, info, pick: List[int], detector: Detector, fallback: bool, run):
+    """The detector pass that finds a face in the most sampled frames: HOG first, slower passes for small or
+    degraded faces only when it finds too few (each tried on a few frames first)."""
     tried = []
     chosen = None
     for name, det_name, up in (_passes(info.height, info.width) if fallback else _passes(0, 0)[:1]):
@@ -215,7 +207,38 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
             chosen = (name, with_face, res)
         if with_face >= FALLBACK_SHARE * max(len(res[0]), 1):
             break
-    face_detector, _, (timeline, suspects, best) = chosen
+    return chosen[0], tried, chosen[2]
+
+
+def _not_faces(best: Dict[int, list], per_track: Dict[int, List[float]]):
+    """Tracks whose best detections dlib's CNN does not call a face (left out of the verdict), and whether
+    that was every track (then none is left out: a bad swap can look like no face to the CNN too)."""
+    from .identity import SURE_FACE, is_face
+
+    not_face = {t for t, obs in best.items() if not any(sc >= SURE_FACE or is_face(rgb, box) for sc, rgb, box in obs)}
+    if not_face and not_face >= set(per_track):
+        return set(), True
+    return not_face, False
+
+
+def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = DEFAULT_RULE,
+                batch_size: int = 32, min_track_share: float = 0.1,
+                progress: Optional[Callable[[int, int], None]] = None, heatmaps: int = 0,
+                truth: bool = True, fallback: bool = True, verify_faces: bool = True) -> VideoScore:
+    """Score one video. `frames` evenly spaced frames (0 = every frame); `heatmaps`: Grad-CAM of each
+    track's that many most suspicious frames; `truth`: compare the timeline with the labels `convert`
+    wrote beside the video, if there are any (detect.truth); `fallback`: more detector passes for small or
+    degraded faces; `verify_faces`: tracks where dlib's CNN finds no face do not decide the verdict.
+    Raises NoFaceFound when no face is found in any sampled frame."""
+    t0 = time.perf_counter()
+    check_options(frames, rule, batch_size, heatmaps)
+    video = Path(video)
+    info = probe(video)
+    pick = evenly_spaced(range(max(info.frames, 1)), frames)
+    face_detector, tried, (timeline, suspects, best) = _best_pass(
+        video, info, pick, detector, fallback,
+        lambda det_name, up, idx: _scan(video, detector, det_name, up, idx, batch_size, heatmaps, verify_faces,
+                                        progress))
     for fr in timeline:
         fr.prob = max((f.prob for f in fr.faces), default=None)
     per_track: Dict[int, List[float]] = {}
@@ -226,15 +249,7 @@ def score_video(video: Path, detector: Detector, frames: int = 32, rule: str = D
     if not per_track:
         raise NoFaceFound(f"no face found in {len(timeline)} sampled frames of {video} (frames with a face per "
                           f"detector pass: {passes})")
-    not_face = set()
-    if verify_faces:
-        from .identity import SURE_FACE, is_face
-
-        not_face = {t for t, obs in best.items()
-                    if not any(sc >= SURE_FACE or is_face(rgb, box) for sc, rgb, box in obs)}
-    unconfirmed = bool(not_face) and not_face >= set(per_track)
-    if unconfirmed:     # a bad swap can look like no face to the CNN too: with no confirmed face, score them all
-        not_face = set()
+    not_face, unconfirmed = _not_faces(best, per_track) if verify_faces else (set(), False)
     need = max(2, math.ceil(min_track_share * len(timeline))) if len(timeline) >= 4 else 1
     tracks = []
     for tid, ps in sorted(per_track.items()):

@@ -434,23 +434,35 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
             summary.stopped = f"{why} during epoch {epoch + 1} ({len(losses)} of {steps} steps, dropped): {kept}"
             break
         val_set.reseed(s.seed * 100003 + 99991)    # the same self-blended val fakes every epoch
-        p, y, vloss = _predict(model, val_loader, device)
-        vauc = M.auc(y, p)
-        history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 6) if losses else None,
-                        "val_loss": round(vloss, 6), "val_auc": None if vauc is None else round(vauc, 6),
-                        "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - te, 2)})
-        if _is_better(best, vauc, vloss):
-            thr, bacc = M.best_threshold(y, p)
-            _, et = M.eer(y, p)
-            best = {"epoch": epoch, "auc": vauc, "loss": vloss, "threshold": thr, "eer_threshold": et,
-                    "val": M.compute(y, p, thr).to_dict()}
-            save_weights(model, out / "model.safetensors")
+        best = _validate(model, val_loader, device, epoch, losses, opt.param_groups[0]["lr"], te, history, best, out)
         _save_epoch(out, s, ds, epoch, size, mean, std, best, history, step_losses, (len(train_set), len(val_set)),
                     init_info, {"key": key, "model": model, "opt": opt, "sched": sched})
         summary.epochs_run += 1
         run_epochs.append(time.perf_counter() - te)
         if on_epoch is not None:
             on_epoch({**history[-1], "best": int(best["epoch"]) == epoch})
+    return _finish(summary, history, best, t0, init_info)
+
+
+def _validate(model, val_loader, device, epoch: int, losses: List[float], lr: float, te: float,
+              history: List[dict], best: dict, out: Path) -> dict:
+    """Score the val split after an epoch, append it to `history`, and save the weights when it is the best
+    epoch so far (its threshold calibrated on val). Returns the best epoch's record."""
+    p, y, vloss = _predict(model, val_loader, device)
+    vauc = M.auc(y, p)
+    history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 6) if losses else None,
+                    "val_loss": round(vloss, 6), "val_auc": None if vauc is None else round(vauc, 6),
+                    "lr": lr, "seconds": round(time.perf_counter() - te, 2)})
+    if not _is_better(best, vauc, vloss):
+        return best
+    thr, _ = M.best_threshold(y, p)
+    _, et = M.eer(y, p)
+    save_weights(model, out / "model.safetensors")
+    return {"epoch": epoch, "auc": vauc, "loss": vloss, "threshold": thr, "eer_threshold": et,
+            "val": M.compute(y, p, thr).to_dict()}
+
+
+def _finish(summary: TrainSummary, history: List[dict], best: dict, t0: float, init_info) -> TrainSummary:
     summary.history = history
     summary.best_epoch = int(best["epoch"])
     summary.best_val_auc = best["auc"]
