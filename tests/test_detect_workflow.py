@@ -219,7 +219,10 @@ def test_sigterm_keeps_a_clean_checkpoint_and_a_rerun_resumes(held, tmp_path):
 def test_time_limit_stops_before_an_epoch_that_would_end_after_it(held, tmp_path):
     from detect.train import TrainSettings, train_detector
 
-    summ = train_detector(held, tmp_path / "det", TrainSettings(**TINY, epochs=30, patience=0, time_limit=1.0, sbi=True))
+    # a limit shorter than any epoch: the first epoch always finishes (nothing is saved before it), and no
+    # second one starts, since it would end after the limit (a 1 s limit let 3 fast epochs run on a quiet box)
+    summ = train_detector(held, tmp_path / "det", TrainSettings(**TINY, epochs=30, patience=0, time_limit=0.001,
+                                                                sbi=True))
     assert summ.epochs_run == 1 and summ.stopped and summ.stopped.startswith("time limit")
 
 

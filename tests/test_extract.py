@@ -353,7 +353,7 @@ def test_alignments_loader_rejects_foreign_files(tmp_path):
     for content, msg in ((b"{not json", "bad JSON"), (b'{"format": "other"}', "not a veriswap"),
                          (json.dumps({"format": A.FORMAT, "version": 99}).encode(), "version 99"),
                          (json.dumps({"format": A.FORMAT, "version": A.VERSION, "settings": {},
-                                      "sources": {"x": {"path": 1}}}).encode(), "malformed")):
+                                      "sources": {"x": {"path": 1}}}).encode(), r"field sources\.x\.path: expected a string")):
         bad.write_bytes(content)
         with pytest.raises(InputError, match=msg):
             A.load(bad)
