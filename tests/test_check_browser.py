@@ -15,14 +15,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from browser_support import launch_browser  # noqa: E402
 import check_world as W  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = next((p for p in (os.environ.get("VERISWAP_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser",
-                             shutil.which("chromium") or "", shutil.which("chromium-browser") or "") if p and Path(p).is_file()), None)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -34,18 +31,7 @@ def _home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip("no Chromium here (apt-get install chromium; or set VERISWAP_CHROMIUM=/path/to/chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install 'veriswap[test]')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from launch_browser()
 
 
 @pytest.fixture(scope="module")
