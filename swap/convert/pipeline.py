@@ -38,7 +38,7 @@ from .settings import ConvertSettings, ConvertSummary, output_settings
 __all__ = ["ConvertSettings", "ConvertSummary", "convert", "default_labels_dir", "output_settings", "sharpen"]
 
 
-def _alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tuple[A.SourceRecord, int]:
+def alignments_for(video: Path, alignments: Optional[Path], work: Path) -> Tuple[A.SourceRecord, int]:
     """The source's record from the given alignments file, or from a fresh extract of the video, and
     the file's `every` (frames between processed ones)."""
     if alignments is None:
@@ -166,7 +166,7 @@ def _open_work(video: Path, out: Path, alignments: Optional[Path], cfg: Dict, s:
             old.unlink()
     for folder in (labels_dir, masks_dir):      # temp files a killed run left mid-write (we hold the output)
         remove_stale_temps(folder)
-    rec, every = _alignments_for(video, Path(alignments) if alignments else None, parts.folder)
+    rec, every = alignments_for(video, Path(alignments) if alignments else None, parts.folder)
     kept_crops = _crops_in(Path(s.faces_dir), rec) if s.faces_dir else None
     if every > 1:
         summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")

@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import __version__
 from .. import alignments as A
+from ..convert.pipeline import alignments_for
 from ..errors import InputError
 from ..labels import MASKS_DIR, FaceLabel, FrameLabel, Labels, default_labels_dir, mask_name, write_labels
 from ..video import VideoWriter, is_image, iter_frames, probe, read_image, write_image_atomic
@@ -210,19 +211,6 @@ def load_source(path: Path, index: int = 0) -> SourceFace:
 
 # ---- the target's landmarks ----------------------------------------------------------------------
 
-def _target_record(video: Path, alignments: Optional[Path], work: Path) -> Tuple[A.SourceRecord, int]:
-    if alignments is None:
-        from ..extract import extract
-
-        extract([video], work / "faces")
-        alignments = work / "faces" / "alignments.json"
-    aln = A.load(alignments)
-    rec = aln.source_for(video)
-    if rec is None:
-        raise InputError(f"{alignments} holds no faces of {video.name} (extract it first, or give no alignments)")
-    return rec, int(aln.settings.get("every", 1))
-
-
 def _chosen(faces: List[A.FaceRecord], which: str) -> Tuple[List[A.FaceRecord], int]:
     if which == "all" or len(faces) <= 1:
         return list(faces), 0
@@ -324,7 +312,7 @@ def graphic_swap(settings: GraphicSwapSettings,
     _fresh_masks_dir(masks_dir)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as work_s:
         work = Path(work_s)
-        rec, every = _target_record(target, Path(s.alignments) if s.alignments else None, work)
+        rec, every = alignments_for(target, Path(s.alignments) if s.alignments else None, work)
         if every > 1:
             summary.warnings.append(f"alignments cover every {every}th frame: frames between are not swapped")
         unsigned = work / ("unsigned" + out.suffix.lower())
