@@ -91,6 +91,23 @@ def check_left_out(det: Detector, ds: "D.Dataset", leave_out: Sequence[str]) -> 
                              f"train with `detect train --leave-out-method {name}` first")
 
 
+def crop_probs(ds: D.Dataset, samples: List[D.Sample], det: Detector, batch_size: int,
+               progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """The detector's P(fake) of each sample's crop, read from the dataset folder in batches."""
+    out = []
+    for i in range(0, len(samples), batch_size):
+        crops = []
+        for s in samples[i:i + batch_size]:
+            bgr = cv2.imread(str(ds.root / s.file), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise InputError(f"cannot read crop {s.file} in {ds.root}")
+            crops.append(bgr[..., ::-1])
+        out.append(det.predict(crops, batch_size))
+        if progress:
+            progress(min(i + batch_size, len(samples)), len(samples))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def evaluate(dataset_dir: Path, detector_dir: Path, split: str = "test", batch_size: int = 32,
              detector: Optional[Detector] = None,
              progress: Optional[Callable[[int, int], None]] = None, device: str = "cpu",
@@ -107,18 +124,7 @@ def evaluate(dataset_dir: Path, detector_dir: Path, split: str = "test", batch_s
     samples = ds.split(split)
     if not samples:
         raise InputError(f"the dataset has no {split} samples")
-    probs = []
-    for i in range(0, len(samples), batch_size):
-        crops = []
-        for s in samples[i:i + batch_size]:
-            bgr = cv2.imread(str(ds.root / s.file), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise InputError(f"cannot read crop {s.file}")
-            crops.append(bgr[..., ::-1])
-        probs.append(det.predict(crops, batch_size))
-        if progress:
-            progress(min(i + batch_size, len(samples)), len(samples))
-    p = np.concatenate(probs)
+    p = crop_probs(ds, samples, det, batch_size, progress)
     y = np.array([s.label for s in samples])
     thr = det.threshold
     frame = M.compute(y, p, thr).to_dict()

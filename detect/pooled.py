@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-import cv2
 import numpy as np
 
 from swap.errors import InputError
 
 from . import dataset as D
 from . import metrics as M
-from .evaluate import per_method, video_scores
+from .evaluate import crop_probs, per_method, video_scores
 from .model import Detector
 
 SPLITS = D.SPLITS + ("all",)
@@ -41,19 +40,6 @@ class PooledReport:
                 "datasets": self.datasets, "pooled": {"frame": self.frame, "video": self.video,
                                                       "videos": self.videos, "per_method": self.per_method},
                 "seconds": round(self.seconds, 3), "warnings": self.warnings}
-
-
-def _probs(ds: D.Dataset, samples: List[D.Sample], det: Detector, batch_size: int) -> np.ndarray:
-    out = []
-    for i in range(0, len(samples), batch_size):
-        crops = []
-        for s in samples[i:i + batch_size]:
-            bgr = cv2.imread(str(ds.root / s.file), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise InputError(f"cannot read crop {s.file} in {ds.root}")
-            crops.append(bgr[..., ::-1])
-        out.append(det.predict(crops, batch_size))
-    return np.concatenate(out) if out else np.zeros(0)
 
 
 def evaluate_many(datasets: Sequence[Path], detector_dir: Path, split: str = "test", batch_size: int = 32,
@@ -82,7 +68,7 @@ def evaluate_many(datasets: Sequence[Path], detector_dir: Path, split: str = "te
             continue
         if progress:
             progress(f"{path} ({len(samples)} faces)")
-        p = _probs(ds, samples, det, batch_size)
+        p = crop_probs(ds, samples, det, batch_size)
         y = np.array([s.label for s in samples])
         vs = video_scores(samples, p)
         vy = np.array([v["label"] for v in vs.values()])
