@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Tuple, Union
 
 import c2pa
 from cryptography import x509
@@ -89,6 +89,19 @@ def _error_state(path: Path, e: c2pa.C2paError, allow_remote: bool) -> VerifyRep
 
 # ------------------------------------------------------------------------------------------ verify
 
+def read_manifest(reader: "c2pa.Reader") -> Tuple[Dict[str, Any], Any, Dict[str, Any], Dict[str, Any]]:
+    """What a report is built from: the manifest store (JSON), c2pa's validation state and results, and its
+    crJSON ({} where c2pa cannot give it)."""
+    store = json.loads(reader.json())
+    state = reader.get_validation_state()
+    results = reader.get_validation_results() or {}
+    try:
+        crjson = json.loads(reader.crjson())
+    except (c2pa.C2paError, ValueError):
+        crjson = {}
+    return store, state, results, crjson
+
+
 def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path, bytes]] = (),
                 revoked: Iterable[Union[str, Path]] = (), allow_remote: bool = False,
                 trust_lists: Iterable[Union[str, Path, bytes]] = ()) -> VerifyReport:
@@ -107,13 +120,7 @@ def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path,
     try:
         ctx = _context(anchors, allow_remote)
         with open(path, "rb") as f, c2pa.Reader(fmt, f, context=ctx) as reader:
-            store = json.loads(reader.json())
-            state = reader.get_validation_state()
-            results = reader.get_validation_results() or {}
-            try:
-                crjson = json.loads(reader.crjson())
-            except (c2pa.C2paError, ValueError):
-                crjson = {}
+            store, state, results, crjson = read_manifest(reader)
             remote = None if reader.is_embedded() else reader.get_remote_url()
     except c2pa.C2paError as e:
         report = _error_state(path, e, allow_remote)

@@ -7,7 +7,6 @@ copy, and that is reported as expected rather than as tampering.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
@@ -67,13 +66,7 @@ def verify_recovered(path: Path, manifest: bytes, anchors: Iterable[Union[str, P
     ctx = cv._context(pem)
     try:
         with open(path, "rb") as f, c2pa.Reader(fmt, f, manifest_data=manifest, context=ctx) as reader:
-            store = json.loads(reader.json())
-            state = reader.get_validation_state()
-            results = reader.get_validation_results() or {}
-            try:
-                crjson = json.loads(reader.crjson())
-            except (c2pa.C2paError, ValueError):
-                crjson = {}
+            store, state, results, crjson = cv.read_manifest(reader)
     except c2pa.C2paError as e:
         msg = (str(e) or type(e).__name__).strip().splitlines()[0]
         return cv.VerifyReport(str(path), "invalid", failures=[
