@@ -13,6 +13,8 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from ..convert.masks import feather   # the same soft seam convert uses
+
 COLORS = ("lab", "avg", "none")
 BLENDS = ("alpha", "seamless")
 
@@ -30,18 +32,6 @@ def hull_mask(points: np.ndarray, shape: Tuple[int, int], offset: Tuple[int, int
     hull = cv2.convexHull(np.round(np.asarray(points, np.float64) - offset).astype(np.int32))
     cv2.fillConvexPoly(m, hull, 1.0)
     return m
-
-
-def feather(mask: np.ndarray, size: float, erode: float, blur: float) -> np.ndarray:
-    """Erode by `erode` x size, then Gaussian-blur with a kernel of `blur` x size (soft seam), in [0, 1]."""
-    m = mask.astype(np.float32)
-    e = int(round(erode * size))
-    if e > 0:
-        m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
-    k = int(round(blur * size)) | 1
-    if k > 1:
-        m = cv2.GaussianBlur(m, (k, k), 0)
-    return np.clip(m, 0.0, 1.0)
 
 
 def match_color(kind: str, face: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
