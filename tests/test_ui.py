@@ -315,3 +315,67 @@ def test_jobs_survive_restart_and_resume_after_kill(tmp_path):
         assert st == 200 and p["project"]["a"] == ["swaps/p1/inputs/astronaut.mp4"]
     finally:
         s.stop()
+
+
+# ---- train's time limit across runs (pause / restart / crash, then Resume) ------------------------------
+
+@pytest.fixture
+def fake_trainer(monkeypatch):
+    """swap.train.train replaced: records the time limit each run is given; `.run` says what a run does."""
+    import swap.train
+
+    calls = []
+
+    def train(cfg):
+        calls.append(cfg.time_limit)
+        return fake.run(cfg)
+    fake = type("Fake", (), {"calls": calls, "run": staticmethod(lambda cfg: {"stopped_by": "SIGTERM", "seconds": 4.0})})
+    monkeypatch.setattr(swap.train, "train", train)
+    return fake
+
+
+def test_resumed_training_gets_only_the_time_left(tmp_path, fake_trainer):
+    """A train job's time limit covers all its runs: each Resume (after Pause / Stop / a restart) trains for
+    what is left, recorded in the job's folder; once it is used up, a resume trains no more."""
+    from veriswap.ui import tasks as T
+
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    ctx = T.Ctx(jobdir=jobdir, report=lambda **kw: None)
+    p = {"faces_a": "a", "faces_b": "b", "model_dir": str(tmp_path / "model"), "time_limit": 10}
+    r1 = T.run_train(dict(p), ctx)
+    assert r1["_stopped"] and r1["time_used_s"] == 4.0 and r1["time_limit_s"] == 10.0
+    r2 = T.run_train(dict(p), ctx)                  # paused after 4 s: resumed with 6 s, not 10 s
+    assert fake_trainer.calls == [10.0, 6.0] and r2["time_used_s"] == 8.0
+    T.run_train(dict(p), ctx)
+    assert fake_trainer.calls[-1] == 2.0
+    r4 = T.run_train(dict(p), ctx)                  # 12 s used of 10: nothing left, no training
+    assert len(fake_trainer.calls) == 3 and r4["iterations_run"] == 0 and "used up" in r4["note"]
+    assert json.loads((jobdir / T.TRAIN_TIME).read_text())["seconds"] == 12.0
+
+
+def test_time_used_is_recorded_while_training(tmp_path, fake_trainer):
+    """A run killed hard (no summary) keeps the seconds the trainer logged (loss.csv's cumulative `elapsed`
+    past the checkpoint's); an earlier run's stale loss.csv does not count."""
+    from veriswap.ui import tasks as T
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "state.json").write_text(json.dumps({"iteration": 20, "elapsed": 100.0}))   # the checkpoint
+    (model / "loss.csv").write_text("iteration,loss_a,loss_b,elapsed\n25,0.1,0.1,130.0\n")   # past it: lost rows
+    os.utime(model / "loss.csv", (time.time() - 60, time.time() - 60))
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    (jobdir / T.TRAIN_TIME).write_text(json.dumps({"seconds": 3.0}))                       # an earlier run's
+
+    def crash(cfg):
+        time.sleep(1.3)                             # the stale file is seen (and ignored) first
+        (model / "loss.csv").write_text("iteration,loss_a,loss_b,elapsed\n21,0.1,0.1,102.0\n22,0.1,0.1,105.5\n")
+        time.sleep(1.6)
+        raise RuntimeError("killed")
+    fake_trainer.run = crash
+    ctx = T.Ctx(jobdir=jobdir, report=lambda **kw: None)
+    with pytest.raises(RuntimeError):
+        T.run_train({"faces_a": "a", "faces_b": "b", "model_dir": str(model), "time_limit": 60}, ctx)
+    assert fake_trainer.calls == [57.0]
+    assert json.loads((jobdir / T.TRAIN_TIME).read_text())["seconds"] == pytest.approx(8.5)

@@ -7,6 +7,9 @@ with executable_path) against the `veriswap ui` command. A newcomer's path, clic
   and currentTime advances) beside its source, with labels and manifest links;
 - Check: the signed swap ("Check it") and a tampered copy (one media byte flipped, dropped on the Check
   page as an upload) give two verdicts: "signed, AI declared" (trusted) and "tampered";
+- Detect: "Make practice videos" (real clips of built-in people and labelled graphic swaps of them) ->
+  Build dataset -> Train a tiny detector from scratch -> Evaluate: the training-loss and validation plots
+  and the ROC and per-video score plots are images that load, and the AUC figures are shown;
 - an upload whose name climbs out of the work folder is refused by the server.
 
 Screenshots go to a temp folder; with VERISWAP_DOCS_SCREENSHOTS=1 they are written to docs/ui-*.png (the ones
@@ -28,6 +31,8 @@ pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 TRAIN_SECONDS = int(os.environ.get("VERISWAP_UI_TRAIN_SECONDS", "5"))   # the docs' screenshot: longer
+# the Detect page's material: people, frames per clip, detector epochs (the docs' screenshot: more of each)
+DETECT = dict(zip(("people", "frames", "epochs"), map(int, os.environ.get("VERISWAP_UI_DETECT", "4,8,1").split(","))))
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +115,7 @@ def test_swap_on_built_in_faces_then_check(page, server, shots):
           120, "the live preview image")
     _wait(page, "document.querySelector('#job-train').textContent.includes('done')", 120, "training to finish")
     assert page.inner_text("#st-it") not in ("-", "0")
-    assert page.query_selector("#loss-plot svg path") is not None          # the loss plot
+    assert page.query_selector("#loss-plot svg path, #loss-plot svg circle") is not None   # the loss plot (a dot: 1 row)
     t_train = time.time() - t0 - t_extract
 
     page.click("#btn-convert")
@@ -167,7 +172,6 @@ def test_other_pages(page, server, shots):
           20, "the videos to build a detector dataset from")
     fake = page.eval_on_selector_all("#ds-fake option", "os => os.map(o => o.value)")
     assert any(f.endswith("_a2b.mp4") for f in fake) and not any("/faces/" in f for f in fake)
-    page.screenshot(path=str(shots / "ui-detect.png"), full_page=False)
     page.goto(server.url + "#jobs")
     _wait(page, "document.querySelectorAll('#jobs-table tbody tr').length >= 5", 10, "the job list")
     states = page.eval_on_selector_all("#jobs-table tbody .state", "s => s.map(x => x.textContent)")
@@ -187,3 +191,56 @@ def test_traversal_upload_refused_in_browser(page, server):
     assert [s for s, _ in res] == [400, 403, 403], res
     assert all("refused" in e for _, e in res)
     assert not (server.workdir.parent / "evil.mp4").exists() and not (server.root / "evil.mp4").exists()
+
+
+PLOTS_LOADED = """sel => { const im = [...document.querySelectorAll(sel + ' img.plot-img')];
+    return im.length && im.every(i => i.complete && i.naturalWidth > 0) ? im.length : 0; }"""
+
+
+def test_detect_dataset_train_evaluate_on_real_people(page, server, shots):
+    """The Detect page end to end on real faces: practice videos from the built-in people (enough footage for
+    train, val and test), a dataset, a resnet10t trained from scratch at 64 px, its evaluation with plots."""
+    t0 = time.time()
+    page.goto(server.url + "#detect")
+    page.fill("#pr-people", str(DETECT["people"]))
+    page.fill("#pr-frames", str(DETECT["frames"]))
+    page.click("#btn-practice")
+    n = DETECT["people"]
+    _wait(page, f"document.querySelectorAll('#ds-real option:checked').length === {n} && "
+                f"document.querySelectorAll('#ds-fake option:checked').length === {n}", 240,
+          "the practice videos, chosen for the dataset")
+    chosen = page.eval_on_selector_all("#ds-fake option:checked", "os => os.map(o => o.value)")
+    assert all(c.startswith("detect/practice/swaps/") and "_as_" in c for c in chosen), chosen
+    t_material = time.time() - t0
+    page.fill("#ds-frames", str(DETECT["frames"]))
+    page.fill("#ds-split", "0.5,0.25,0.25")
+    page.click("#btn-ds")
+    _wait(page, "document.querySelector('#dt-ds').value === 'detect/datasets/practice' && "
+                "document.querySelectorAll('#ds-out tr').length === 4", 180, "the dataset, chosen for training")
+    counts = page.inner_text("#ds-out")
+    assert "test" in counts and "val" in counts
+    t_dataset = time.time() - t0 - t_material
+
+    page.fill("#dt-epochs", str(DETECT["epochs"]))
+    page.fill("#dt-size", "64")
+    page.fill("#dt-batch", "8")
+    page.click("#btn-dt")
+    _wait(page, "document.querySelector('#ev-det').value === 'detect/detectors/detector'", 240, "the detector")
+    _wait(page, f"({PLOTS_LOADED})('#dt-plot') === 2", 20, "the training-loss and validation plots")
+    loss_svg = page.evaluate("decodeURIComponent(document.querySelector('#dt-plot img').src)")
+    assert "training loss" in loss_svg and ("<path d=\"M" in loss_svg or "<circle" in loss_svg)
+    t_train = time.time() - t0 - t_material - t_dataset
+
+    page.click("#btn-ev")
+    _wait(page, f"({PLOTS_LOADED})('#ev-out') === 2", 120, "the ROC and per-video score plots")
+    alts = page.eval_on_selector_all("#ev-out img.plot-img", "im => im.map(i => i.alt)")
+    assert alts == ["video ROC curve", "per-video fake scores"], alts
+    for cell in ("#ev-out .m-frame-auc", "#ev-out .m-video-auc", "#ev-out .m-frame-eer", "#ev-out .m-video-acc_threshold"):
+        v = page.inner_text(cell)
+        assert 0.0 <= float(v) <= 1.0, (cell, v)
+    assert "AUC" in page.inner_text("#ev-out")
+    t_eval = time.time() - t0 - t_material - t_dataset - t_train
+    print(f"\npractice videos {t_material:.1f}s, dataset {t_dataset:.1f}s, train {t_train:.1f}s, eval {t_eval:.1f}s")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shots / "ui-detect.png"), full_page=True)
+    assert not page.outside_requests, page.outside_requests

@@ -16,6 +16,7 @@ Routes (all need the token; see security.py):
   POST /api/jobs/ID/{cancel,pause,stop,resume}
   GET/POST /api/projects, GET /api/projects/NAME, POST /api/projects/NAME/{extract,sort,train,convert}
   GET/POST /api/keys, GET /api/keys/NAME
+  GET  /api/detect/videos, /api/detect/detector?path=   (routes_detect.py)
 
 Long function: `create_app` is the list of these routes, each a short closure over the app's state.
 """
@@ -42,10 +43,11 @@ from starlette.routing import Route
 
 from . import tasks as T
 from .jobs import JobManager
+from .routes_detect import detect_routes
 from .routes_swap import swap_routes
 from .security import (DEFAULT_MAX_UPLOAD, Refused, UploadWriter, Workdir, host_ok, request_token,
                        token_ok)
-from .workfolder import KIND_EXT, keys_info, list_files
+from .workfolder import KIND_EXT, default_key, keys_info, list_files
 
 STATIC = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
@@ -218,6 +220,8 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
             params = d.get("params") or {}
             if d.get("kind") == "check":
                 params.setdefault("trust_anchors", [k["anchor"] for k in keys_info(wd) if k.get("anchor")])
+            if d.get("kind") == "detect_samples":      # the practice swaps are signed, as every generated video
+                params["key_dir"] = params.get("key_dir") or default_key(wd)
             return JSONResponse(start(str(d.get("kind")), params, d.get("title"), d.get("project")))
         except Exception as e:  # noqa: BLE001
             return _err(e)
@@ -277,7 +281,8 @@ def create_app(workdir: Path, token: str, hosts: Optional[List[str]] = None, por
         Route("/api/jobs", jobs_list, methods=["GET"]), Route("/api/jobs", jobs_create, methods=["POST"]),
         Route("/api/jobs/{id}", job_get), Route("/api/jobs/{id}/log", job_log), Route("/api/jobs/{id}/report", job_report),
         Route("/api/jobs/{id}/{action}", job_action, methods=["POST"]),
-    ] + swap_routes(SimpleNamespace(wd=wd, jobs=jobs, start=start, body_json=body_json, err=_err))
+    ] + swap_routes(SimpleNamespace(wd=wd, jobs=jobs, start=start, body_json=body_json, err=_err)) \
+      + detect_routes(SimpleNamespace(wd=wd, err=_err))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -302,7 +307,14 @@ def serve(workdir: Path, host: str = "127.0.0.1", port: int = 0, token: Optional
     token = token or new_token()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        from swap.errors import InputError
+        sock.close()
+        why = "is in use (another veriswap ui?): choose another with --port N, or --port 0 for any free one" \
+            if e.errno in (98, 48, 10048) else f"cannot be opened: {e.strerror or e}"
+        raise InputError(f"port {port} on {host} {why}") from None
     port = sock.getsockname()[1]
     if host in ("0.0.0.0", "::"):
         hosts = ["*"]

@@ -13,57 +13,14 @@ import csv
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
-SWAPS = "swaps"
-KEYS = "keys"
-DETECT = "detect"
-UPLOADS = "uploads"
+from .jobs import read_json, write_json
+from .taskutil import (DETECT, KEYS, SWAPS, UPLOADS, Cancelled, Ctx, Task, plain,  # noqa: F401 - re-exported
+                       progress, project_paths)
+from .tasks_detect import run_detect_dataset, run_detect_eval, run_detect_samples, run_detect_train
 
-
-def project_paths(name: str) -> Dict[str, str]:
-    base = f"{SWAPS}/{name}"
-    return {"base": base, "inputs": f"{base}/inputs", "faces_a": f"{base}/faces/a", "faces_b": f"{base}/faces/b",
-            "model": f"{base}/model", "out": f"{base}/out"}
-
-
-class Cancelled(Exception):
-    """SIGTERM in a job other than train (the worker's handler raises it)."""
-
-
-@dataclass
-class Ctx:
-    jobdir: Path
-    report: Callable[..., None]                  # report(phase=..., done=..., total=..., **more)
-    log: Callable[[str], None] = print
-
-
-@dataclass
-class Task:
-    run: Callable[[Dict[str, Any], Ctx], Dict[str, Any]]
-    title: str
-    inputs: List[str] = field(default_factory=list)      # parameters naming existing files/folders (str or list)
-    outputs: List[str] = field(default_factory=list)     # parameters naming where results go
-
-
-def _plain(x: Any) -> Any:
-    if is_dataclass(x):
-        return {k: _plain(v) for k, v in asdict(x).items()}
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
-def _progress(ctx: Ctx, phase: str) -> Callable[..., None]:
-    def cb(done: int, total: int, *rest: Any) -> None:
-        ctx.report(phase=phase, done=int(done), total=int(total) if total else None)
-    return cb
 
 
 # ---- swap ---------------------------------------------------------------------------------------------
@@ -94,7 +51,7 @@ def run_extract(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
         ref = p.get(f"ref_{person}")
         s = extract(inputs, Path(p[f"faces_{person}"]), settings=ExtractSettings(size=int(p.get("size", 256)),
                     every=int(p.get("every", 1))), ref_face=Path(ref) if ref else None,
-                    jobs=p.get("jobs"), progress=_progress(ctx, f"extract {person.upper()}"))
+                    jobs=p.get("jobs"), progress=progress(ctx, f"extract {person.upper()}"))
         ctx.report(phase=f"sort {person.upper()}", done=0, total=None)
         rep = sort_faces(Path(p[f"faces_{person}"]), SortSettings(by="identity"))
         out[person] = {"frames_read": s.frames_read, "faces_written": s.faces_written, "faces_found": s.faces_found,
@@ -115,7 +72,7 @@ def run_sort(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
     num = lambda k: None if p.get(k) in (None, "") else float(p[k])
     s = SortSettings(by=p.get("by") or "identity", max_distance=num("max_distance"), reject_blur=num("reject_blur"),
                      keep=None if p.get("keep") in (None, "") else int(p["keep"]))
-    rep = sort_faces(folder, s, progress=_progress(ctx, "sort"))
+    rep = sort_faces(folder, s, progress=progress(ctx, "sort"))
     moved = rep.apply() if p.get("apply", True) else []
     return {"counts": rep.counts(), "moved": moved, "warnings": rep.warnings}
 
@@ -141,19 +98,66 @@ def train_speed(rows: List[Dict[str, float]], window: int = 20) -> Optional[floa
     return (tail[-1]["iteration"] - tail[0]["iteration"]) / (tail[-1]["elapsed"] - tail[0]["elapsed"])
 
 
+TRAIN_TIME = "train_time.json"      # in a train job's folder (the worker writes it): seconds trained so far
+
+
+class TrainClock:
+    """A train job's time limit covers all its runs together: after Pause, Stop, a server restart or a crash,
+    Resume trains only for what is left. The seconds counted are the trainer's own (its loop, as --time-limit
+    counts them): recorded in the job's folder (TRAIN_TIME) while it runs, from loss.csv's `elapsed` column
+    (cumulative over the model's runs, so this run's share is what passed the checkpoint's `elapsed`), and
+    at its end from the summary. A run killed hard keeps what was recorded up to its last loss.csv write."""
+
+    def __init__(self, jobdir: Path, model_dir: Path, limit: Optional[float]):
+        self.path = Path(jobdir) / TRAIN_TIME
+        self.limit = limit
+        self.before = float((read_json(self.path) or {}).get("seconds", 0.0))
+        self.start_elapsed = float((read_json(Path(model_dir) / "state.json") or {}).get("elapsed", 0.0))
+        self.started = time.time()
+        self.run_s = 0.0
+
+    def remaining(self) -> Optional[float]:
+        return None if self.limit is None else max(0.0, self.limit - self.before)
+
+    @property
+    def used(self) -> float:
+        return self.before + self.run_s
+
+    def seen(self, rows: List[Dict[str, float]], mtime: float) -> None:
+        """loss.csv as read now (written at `mtime`): a file older than this run is an earlier run's."""
+        el = [r["elapsed"] for r in rows if "elapsed" in r]
+        if mtime >= self.started and el and el[-1] - self.start_elapsed > self.run_s:
+            self.set(el[-1] - self.start_elapsed)
+
+    def set(self, run_s: float) -> None:
+        self.run_s = max(0.0, float(run_s))
+        write_json(self.path, {"seconds": round(self.used, 3), "limit": self.limit})
+
+    def eta(self, mtime: float) -> Optional[float]:
+        left = self.remaining()
+        if left is None:
+            return None
+        since = time.time() - mtime if self.run_s > 0 else 0.0
+        return max(0.0, left - self.run_s - since)
+
+
 def run_train(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
     """swap.train: resumes from the model folder's checkpoint when there is one. SIGTERM (Pause/Stop) makes
-    the trainer save and return, as Ctrl-C does on the CLI."""
+    the trainer save and return, as Ctrl-C does on the CLI. The time limit is the job's (TrainClock)."""
     from swap.train import TrainConfig, train
 
     model_dir = Path(p["model_dir"])
-    limit = p.get("time_limit")
+    clock = TrainClock(ctx.jobdir, model_dir, float(p["time_limit"]) if p.get("time_limit") else None)
+    left = clock.remaining()
+    if left is not None and left <= 0:
+        return {"stopped_by": "time limit", "iterations_run": 0, "time_used_s": round(clock.used, 1),
+                "time_limit_s": clock.limit, "note": "the job's time limit was used up by its earlier runs"}
     cfg = TrainConfig(faces_a=p["faces_a"], faces_b=p["faces_b"], model_dir=str(model_dir),
                       model=p.get("model") or None, batch_size=int(p.get("batch_size", 8)),
                       iterations=int(p["iterations"]) if p.get("iterations") else None,
-                      time_limit=float(limit) if limit else None, save_every=int(p.get("save_every", 100)),
+                      time_limit=left, save_every=int(p.get("save_every", 100)),
                       preview_every=int(p.get("preview_every", 10)), device=p.get("device", "auto"), progress=False)
-    t0, target, done_flag = time.time(), cfg.iterations, threading.Event()
+    target, done_flag = cfg.iterations, threading.Event()
 
     def watch() -> None:      # progress from the files the trainer writes (loss.csv at each preview/save)
         while not done_flag.wait(1.0):
@@ -161,15 +165,16 @@ def run_train(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
             if not rows:
                 ctx.report(phase="starting the trainer", done=0, total=target, force=False)
                 continue
+            mtime = (model_dir / "loss.csv").stat().st_mtime
+            clock.seen(rows, mtime)
             its, last = train_speed(rows), rows[-1]
-            eta = None
-            if limit:
-                eta = max(0.0, float(limit) - (time.time() - t0))
+            eta = clock.eta(mtime)
             if target and its:
                 eta_it = (target - last["iteration"]) / its
                 eta = eta_it if eta is None else min(eta, eta_it)
             ctx.report(phase="training", done=int(last["iteration"]), total=target, its=its, eta_s=eta,
-                       loss_a=last.get("loss_a"), loss_b=last.get("loss_b"), force=False)
+                       loss_a=last.get("loss_a"), loss_b=last.get("loss_b"), time_used_s=round(clock.used, 1),
+                       force=False)
 
     th = threading.Thread(target=watch, daemon=True)
     th.start()
@@ -177,7 +182,10 @@ def run_train(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
         summary = train(cfg)
     finally:
         done_flag.set()
-    summary = _plain(summary)
+        th.join(5)
+    summary = plain(summary)
+    clock.set(summary.get("seconds") or clock.run_s)
+    summary.update(time_used_s=round(clock.used, 1), time_limit_s=clock.limit)
     if summary.get("stopped_by") in ("SIGTERM", "SIGINT"):
         summary["_stopped"] = True
     return summary
@@ -192,13 +200,13 @@ def run_convert(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
     s = ConvertSettings(direction=p.get("direction", "a2b"), key_dir=p.get("key_dir"), device=p.get("device", "auto"),
                         color=p.get("color", "avg"))
     summary = convert(Path(p["video"]), Path(p["model_dir"]), out, alignments=Path(p["alignments"]) if p.get("alignments") else None,
-                      settings=s, progress=_progress(ctx, "convert"))
+                      settings=s, progress=progress(ctx, "convert"))
     ctx.report(phase="reading the manifest back", done=None, total=None)
     anchors = [str(Path(p["key_dir"]) / "root.pem")] if p.get("key_dir") and (Path(p["key_dir"]) / "root.pem").is_file() else []
     rep = verify_file(out, anchors)
     manifest = out.with_name(out.stem + ".manifest.json")
     manifest.write_text(rep.to_json())
-    return {**_plain(summary), "manifest_json": str(manifest), "c2pa_state": getattr(rep, "state", None)}
+    return {**plain(summary), "manifest_json": str(manifest), "c2pa_state": getattr(rep, "state", None)}
 
 
 # ---- check --------------------------------------------------------------------------------------------
@@ -222,50 +230,6 @@ def run_check(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
             "c2pa_state": (rec.get("c2pa") or {}).get("state"), "seconds": rec.get("seconds")}
 
 
-# ---- detect -------------------------------------------------------------------------------------------
-
-def run_detect_dataset(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
-    from detect.dataset import DatasetSettings, build_dataset
-
-    s = DatasetSettings(frames=int(p.get("frames", 16)))
-    summary = build_dataset([Path(x) for x in p["real"]], [Path(x) for x in p["fake"]], Path(p["out"]), settings=s,
-                            progress=_progress(ctx, "dataset"))
-    return _plain(summary)
-
-
-def run_detect_train(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
-    from detect.train import TrainSettings, train_detector
-
-    weights = p.get("weights") or None
-    s = TrainSettings(arch=p.get("arch") or "resnet10t", epochs=int(p.get("epochs", 5)),
-                      batch_size=int(p.get("batch_size", 32)), input_size=int(p["input_size"]) if p.get("input_size") else None,
-                      weights=weights, pretrained=bool(weights) or bool(p.get("pretrained", False)),
-                      sbi=bool(p.get("sbi", False)), device=p.get("device", "auto"))
-
-    def progress(epoch: int, step: int, steps: int, loss: float) -> None:
-        ctx.report(phase=f"epoch {epoch}", done=(epoch - 1) * steps + step, total=s.epochs * steps,
-                   loss=float(loss), force=False)
-    return _plain(train_detector(Path(p["dataset"]), Path(p["out"]), s, progress=progress))
-
-
-def run_detect_eval(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
-    import numpy as np
-
-    from detect import metrics as M
-    from detect.evaluate import evaluate
-
-    rep = evaluate(Path(p["dataset"]), Path(p["detector"]), split=p.get("split", "test"),
-                   progress=_progress(ctx, "evaluate"))
-    d = rep.to_dict()
-    vs = list(rep.per_video.values())
-    y = np.array([v["label"] for v in vs])
-    s = np.array([v["score"] for v in vs])
-    if len(set(y.tolist())) == 2:
-        fpr, tpr, _ = M.roc_curve(y, s)
-        d["roc_video"] = {"fpr": [round(float(x), 5) for x in fpr], "tpr": [round(float(x), 5) for x in tpr]}
-    return d
-
-
 TASKS: Dict[str, Task] = {
     "samples": Task(run_samples, "built-in sample faces", outputs=["folder"]),
     "extract": Task(run_extract, "extract faces", inputs=["a", "b", "ref_a", "ref_b"], outputs=["faces_a", "faces_b"]),
@@ -273,6 +237,8 @@ TASKS: Dict[str, Task] = {
     "train": Task(run_train, "train", inputs=["faces_a", "faces_b"], outputs=["model_dir"]),
     "convert": Task(run_convert, "convert", inputs=["video", "model_dir", "alignments", "key_dir"], outputs=["out"]),
     "check": Task(run_check, "check", inputs=["path", "trust_anchors", "tag_key", "detector"]),
+    "detect_samples": Task(run_detect_samples, "practice material for a detector", inputs=["key_dir"],
+                           outputs=["folder"]),
     "detect_dataset": Task(run_detect_dataset, "detector dataset", inputs=["real", "fake"], outputs=["out"]),
     "detect_train": Task(run_detect_train, "train detector", inputs=["dataset", "weights"], outputs=["out"]),
     "detect_eval": Task(run_detect_eval, "evaluate detector", inputs=["dataset", "detector"]),

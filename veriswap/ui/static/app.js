@@ -186,7 +186,7 @@ function thumbs(el, info, key) {
   }).join("") || `<p class="hint">no faces yet</p>`;
 }
 function lineChart(series, opt) {
-  const W = 520, H = 200, L = 46, R = 10, T = 12, B = 28;
+  const W = opt && opt.w || 520, H = opt && opt.h || 200, L = 46, R = 10, T = 12, B = 28;
   const pts = series.flatMap(s => s.points);
   if (!pts.length) return `<p class="hint">${esc(opt && opt.empty || "no data yet")}</p>`;
   let x0 = Math.min(...pts.map(p => p[0])), x1 = Math.max(...pts.map(p => p[0]));
@@ -199,8 +199,9 @@ function lineChart(series, opt) {
   g += `<text x="${(L + W) / 2}" y="${H - 6}" font-size="11" text-anchor="middle" fill="#444">${esc(opt && opt.xlabel || "")}</text>`;
   series.forEach((s, i) => {
     const d = s.points.map((p, k) => `${k ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join("");
-    g += s.dots ? s.points.map(p => `<circle cx="${X(p[0])}" cy="${Y(p[1])}" r="3" fill="${s.color}"/>`).join("") : `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8"/>`;
-    g += `<rect x="${L + 10 + i * 110}" y="${T}" width="10" height="10" fill="${s.color}"/><text x="${L + 24 + i * 110}" y="${T + 9}" font-size="11" fill="#333">${esc(s.name)}</text>`;
+    g += s.dots || s.points.length === 1 ? s.points.map(p => `<circle cx="${X(p[0])}" cy="${Y(p[1])}" r="3" fill="${s.color}"/>`).join("") : `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8"/>`;
+    const lx = L + 10 + i * (opt && opt.legend || 110);
+    g += `<rect x="${lx}" y="${T}" width="10" height="10" fill="${s.color}"/><text x="${lx + 14}" y="${T + 9}" font-size="11" fill="#333">${esc(s.name)}</text>`;
   });
   return `<svg viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg">${g}</svg>`;
 }
@@ -332,58 +333,10 @@ drop.addEventListener("drop", guard(async e => checkFiles(e.dataTransfer.files))
 $("#check-file").addEventListener("change", guard(async e => { await checkFiles(e.target.files); e.target.value = ""; }));
 $("#btn-check-pick").addEventListener("click", guard(async () => { if ($("#check-pick").value) await startCheck($("#check-pick").value); }));
 
-// ---------------------------------------------------------------- detect
 async function detectorFolders() {
   return (await listFiles("detect/detectors", "any")).filter(f => f.name === "config.json").map(f => f.path.replace(/\/config\.json$/, ""));
 }
-async function refreshDetect() {
-  const vids = await listFiles("", "video");
-  const real = vids.filter(f => !f.path.includes("/out/")), fake = vids.filter(f => f.path.includes("/out/"));
-  fillSelect($("#ds-real"), real.map(f => ({value: f.path, label: f.path})), true);
-  fillSelect($("#ds-fake"), fake.map(f => ({value: f.path, label: f.path})), true);
-  const ds = (await listFiles("detect/datasets", "any")).filter(f => f.name === "dataset.json").map(f => f.path.replace(/\/dataset\.json$/, ""));
-  fillSelect($("#dt-ds"), ds.map(d => ({value: d, label: d})), true); fillSelect($("#ev-ds"), ds.map(d => ({value: d, label: d})), true);
-  const dets = await detectorFolders();
-  fillSelect($("#ev-det"), dets.map(d => ({value: d, label: d})), true);
-  const w = (await listFiles("", "any")).filter(f => /\.(safetensors|pth|bin)$/i.test(f.name) && !f.path.startsWith("swaps/") && !f.path.startsWith("detect/detectors/"));
-  fillSelect($("#dt-weights"), w.map(f => ({value: f.path, label: f.path})), true, "none: train from scratch");
-  renderDetectJobs();
-}
-function renderDetectJobs() {
-  const ds = S.jobs.find(j => j.kind === "detect_dataset"), dt = S.jobs.find(j => j.kind === "detect_train"), ev = S.jobs.find(j => j.kind === "detect_eval");
-  $("#job-ds").innerHTML = jobLine(ds); $("#job-dt").innerHTML = jobLine(dt); $("#job-ev").innerHTML = jobLine(ev);
-  if (dt && dt.result && dt.result.history) {
-    const h = dt.result.history;
-    $("#dt-plot").innerHTML = lineChart([{name: "train loss", color: "#2f6fdb", points: h.filter(r => r.train_loss != null).map(r => [r.epoch, r.train_loss])},
-      {name: "val loss", color: "#d9822b", points: h.map(r => [r.epoch, r.val_loss])},
-      {name: "val AUC", color: "#1f7a3f", points: h.filter(r => r.val_auc != null).map(r => [r.epoch, r.val_auc])}], {xlabel: "epoch"});
-  }
-  if (ev && ev.result && ev.result.frame) {
-    const r = ev.result, f = x => x == null ? "-" : (+x).toFixed(3);
-    const rows = ["auc", "eer", "ap", "acc"].map(k => `<tr><td>${k.toUpperCase()}</td><td>${f(r.frame[k])}</td><td>${f(r.video[k])}</td></tr>`).join("");
-    const roc = r.roc_video ? lineChart([{name: "video ROC", color: "#2f6fdb", points: r.roc_video.fpr.map((x, i) => [x, r.roc_video.tpr[i]])},
-      {name: "chance", color: "#bbb", points: [[0, 0], [1, 1]]}], {xlabel: "false positive rate", y0: 0, y1: 1}) : "";
-    const pv = Object.entries(r.per_video || {});
-    const sc = lineChart([{name: "real", color: "#1f7a3f", dots: true, points: pv.filter(([, v]) => !v.label).map(([, v], i) => [i, v.score])},
-      {name: "fake", color: "#b3261e", dots: true, points: pv.filter(([, v]) => v.label).map(([, v], i) => [i, v.score])}], {xlabel: "video", y0: 0, y1: 1});
-    $("#ev-out").innerHTML = `<table class="metrics"><tr><th></th><th>frame</th><th>video</th></tr>${rows}</table>
-      <p class="small">threshold ${f(r.threshold)}, ${r.videos} videos (${esc(r.split)} split)</p>${roc}<h3>Video scores</h3>${sc}
-      ${(r.warnings || []).map(w => `<p class="err small">${esc(w)}</p>`).join("")}`;
-  }
-}
-$("#btn-ds").addEventListener("click", guard(async () => {
-  const name = $("#ds-name").value.trim();
-  await api("/api/jobs", {kind: "detect_dataset", title: `dataset ${name}`, params: {real: $$("#ds-real option:checked").map(o => o.value),
-    fake: $$("#ds-fake option:checked").map(o => o.value), out: `detect/datasets/${name}`, frames: +$("#ds-frames").value}});
-}));
-$("#btn-dt").addEventListener("click", guard(async () => {
-  const name = $("#dt-name").value.trim();
-  await api("/api/jobs", {kind: "detect_train", title: `train detector ${name}`, params: {dataset: $("#dt-ds").value, out: `detect/detectors/${name}`,
-    arch: $("#dt-arch").value, epochs: +$("#dt-epochs").value, sbi: $("#dt-sbi").checked, input_size: +$("#dt-size").value || null, weights: $("#dt-weights").value || null}});
-}));
-$("#btn-ev").addEventListener("click", guard(async () => {
-  await api("/api/jobs", {kind: "detect_eval", title: `evaluate ${base($("#ev-det").value)}`, params: {dataset: $("#ev-ds").value, detector: $("#ev-det").value, split: $("#ev-split").value}});
-}));
+// the Detect page: detect.js
 
 // ---------------------------------------------------------------- keys
 async function refreshKeys() {
@@ -404,8 +357,8 @@ $("#btn-key").addEventListener("click", guard(async () => {
 }));
 
 // ---------------------------------------------------------------- start
-(async () => {
+document.addEventListener("DOMContentLoaded", async () => {   // after every script of the page (detect.js)
   try { onJobs((await api("/api/jobs")).jobs); } catch (e) { toast(e.message, true); }
   connectEvents();
   showTab();
-})();
+});
