@@ -354,6 +354,24 @@ def test_resumed_training_gets_only_the_time_left(tmp_path, fake_trainer):
     assert json.loads((jobdir / T.TRAIN_TIME).read_text())["seconds"] == 12.0
 
 
+def test_no_resume_with_less_than_a_step_left(tmp_path, fake_trainer):
+    """The trainer makes at least one step per run: a resume with less than one step's time left (by the
+    speed in loss.csv) would overrun the job's limit by a whole step, so it does not start."""
+    from veriswap.ui import tasks as T
+
+    model, jobdir = tmp_path / "model", tmp_path / "job"
+    model.mkdir()
+    jobdir.mkdir()
+    (model / "loss.csv").write_text("iteration,loss_a,loss_b,elapsed\n1,0.1,0.1,2.0\n2,0.1,0.1,4.0\n3,0.1,0.1,6.0\n")
+    (jobdir / T.TRAIN_TIME).write_text(json.dumps({"seconds": 8.5}))        # 1.5 s left, a step takes 2 s
+    ctx = T.Ctx(jobdir=jobdir, report=lambda **kw: None)
+    p = {"faces_a": "a", "faces_b": "b", "model_dir": str(model), "time_limit": 10}
+    assert T.run_train(dict(p), ctx)["iterations_run"] == 0 and fake_trainer.calls == []
+    (jobdir / T.TRAIN_TIME).write_text(json.dumps({"seconds": 7.5}))        # 2.5 s left: one more step
+    T.run_train(dict(p), ctx)
+    assert fake_trainer.calls == [2.5]
+
+
 def test_time_used_is_recorded_while_training(tmp_path, fake_trainer):
     """A run killed hard (no summary) keeps the seconds the trainer logged (loss.csv's cumulative `elapsed`
     past the checkpoint's); an earlier run's stale loss.csv does not count."""
@@ -379,3 +397,27 @@ def test_time_used_is_recorded_while_training(tmp_path, fake_trainer):
         T.run_train({"faces_a": "a", "faces_b": "b", "model_dir": str(model), "time_limit": 60}, ctx)
     assert fake_trainer.calls == [57.0]
     assert json.loads((jobdir / T.TRAIN_TIME).read_text())["seconds"] == pytest.approx(8.5)
+
+
+def test_detect_routes(server):
+    """The Detect page's reads: videos sorted into real ones and labelled swaps (labels beside, or a swap's
+    out/), a detector's curves from its folder; confined to the work folder like every read."""
+    wd = server.workdir
+    for rel in ("detect/t/real.mp4", "detect/t/fake.mp4", "swaps/p/out/a_a2b.mp4"):
+        (wd / rel).parent.mkdir(parents=True, exist_ok=True)
+        (wd / rel).write_bytes(b"\x00")
+    (wd / "detect/t/fake.labels").mkdir()
+    (wd / "detect/t/fake.labels/labels.json").write_text("{}")
+    st, v = server.request("/api/detect/videos")
+    assert st == 200
+    real, fake = {x["path"] for x in v["real"]}, {x["path"] for x in v["fake"]}
+    assert "detect/t/real.mp4" in real and {"detect/t/fake.mp4", "swaps/p/out/a_a2b.mp4"} <= fake
+    assert not real & fake
+    det = wd / "detect/detectors/d"
+    det.mkdir(parents=True)
+    (det / "loss.csv").write_text("epoch,step,loss\n0,0,0.7\n0,1,0.65\n1,2,0.6\n")
+    (det / "metrics.json").write_text(json.dumps({"history": [{"epoch": 0, "val_auc": 0.6}], "best_epoch": 0}))
+    st, d = server.request("/api/detect/detector?path=detect%2Fdetectors%2Fd")
+    assert st == 200 and d["steps"] == [[0, 0.7, 0], [1, 0.65, 0], [2, 0.6, 1]] and d["best_epoch"] == 0
+    assert server.request("/api/detect/detector?path=..%2Foutside")[0] == 403
+    assert server.request("/api/detect/detector?path=detect%2Fnope")[0] == 404

@@ -149,7 +149,8 @@ def run_train(p: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
     model_dir = Path(p["model_dir"])
     clock = TrainClock(ctx.jobdir, model_dir, float(p["time_limit"]) if p.get("time_limit") else None)
     left = clock.remaining()
-    if left is not None and left <= 0:
+    its = train_speed(read_loss_csv(model_dir / "loss.csv", 50))
+    if left is not None and (left <= 0 or (its and left < 1.0 / its)):   # not even one step's time is left
         return {"stopped_by": "time limit", "iterations_run": 0, "time_used_s": round(clock.used, 1),
                 "time_limit_s": clock.limit, "note": "the job's time limit was used up by its earlier runs"}
     cfg = TrainConfig(faces_a=p["faces_a"], faces_b=p["faces_b"], model_dir=str(model_dir),

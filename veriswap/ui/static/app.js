@@ -64,6 +64,7 @@ function jobLine(j, opts) {
   if (j.state === "failed") extra = ` <span class="err">${esc(j.error || "failed")}</span>`;
   else if (j.active && j.phase) extra = ` ${esc(j.phase)}${pct != null ? ` ${j.done}/${j.total}` : ""}`;
   else if (j.state === "done" && j.seconds != null) extra = ` in ${fmtS(j.seconds)}`;
+  if (j.state === "done" && j.result && j.result.note) extra += ` <span class="small">(${esc(j.result.note)})</span>`;
   const btns = [];
   if (!(opts && opts.noButtons)) {
     if (j.active && j.kind !== "train") btns.push(`<button data-act="cancel" data-id="${j.id}" class="ghost danger">Cancel</button>`);
