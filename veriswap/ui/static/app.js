@@ -266,13 +266,25 @@ $("#btn-samples").addEventListener("click", guard(async () => {
   location.hash = "swap/" + name;
 }));
 $("#btn-create").addEventListener("click", guard(async () => {
-  const name = $("#new-name").value.trim(), a = $("#new-a").value, b = $("#new-b").value;
+  const a = $("#new-a").value, b = $("#new-b").value;
+  if (!a || !b) throw new Error("choose a video (or photo) for person A and one for person B: upload them first");
+  let name = $("#new-name").value.trim();
+  if (!name) {      // none typed: my-swap, my-swap-2, ...
+    const have = (await api("/api/projects")).projects;
+    let n = 1; while (have.includes(n === 1 ? "my-swap" : `my-swap-${n}`)) n++;
+    name = n === 1 ? "my-swap" : `my-swap-${n}`;
+  }
   await api("/api/projects", {name, a: a ? [a] : [], b: b ? [b] : []});
   location.hash = "swap/" + encodeURIComponent(name);
 }));
 $("#up-video").addEventListener("change", guard(async e => {
-  for (const f of e.target.files) { const r = await upload(f, "uploads"); toast(`uploaded ${r.path}`); }
+  const done = [];
+  for (const f of e.target.files) { const r = await upload(f, "uploads"); done.push(r.path); toast(`uploaded ${r.path}`); }
   e.target.value = ""; await refreshProjects(S.project);
+  for (const path of done) {         // fill person A, then person B, with what was just uploaded
+    const sel = !$("#new-a").value ? $("#new-a") : !$("#new-b").value ? $("#new-b") : null;
+    if (sel) sel.value = path;
+  }
 }));
 const step = (s, body) => guard(async () => { await api(`/api/projects/${encodeURIComponent(S.project)}/${s}`, body ? body() : {}); });
 $("#btn-extract").addEventListener("click", step("extract"));
