@@ -11,7 +11,11 @@
    hashes bytes, the tag check hashes coded packets, only the detector decodes), so what is shared is the
    wall clock: check runs C2PA and tags beside the detector.
 
+3. `--batch N`: the command on a folder of N photos and short clips with --jobs, killed once and resumed
+   (bench/check_batch.py).
+
 Run: .venv/bin/python bench/check.py [--photos 60 --videos 6 --repeats 5 --clip-seconds 4 --frames 32]
+     .venv/bin/python bench/check.py --batch 1000 --jobs 2
 """
 from __future__ import annotations
 
@@ -107,7 +111,24 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="keep the material here (default: a temp folder)")
     ap.add_argument("--skip-folder", action="store_true")
     ap.add_argument("--skip-clip", action="store_true")
+    ap.add_argument("--batch", type=int, default=0, metavar="N",
+                    help="only the batch run (bench/check_batch.py): N photos and clips, killed once, resumed")
+    ap.add_argument("--jobs", type=int, default=2, help="--jobs of the batch run")
+    ap.add_argument("--kill-at", type=float, default=0.4, help="kill the batch run after this share of files")
+    ap.add_argument("--batch-scale", default="2,5", help="batch photos: the sample photos scaled LO,HI times "
+                                                         "(2,5: 1k-3k px like camera photos)")
     a = ap.parse_args()
+    if a.batch:
+        import check_batch
+
+        work = a.work or Path(tempfile.mkdtemp(prefix="vs-bench-batch-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            check_batch.main(a.batch, a.jobs, a.kill_at, work, tuple(map(float, a.batch_scale.split(","))))
+        finally:
+            if a.work is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
 
     from provenance.keys import generate_identity
     from veriswap.check import CheckOptions, check_file, check_paths

@@ -166,12 +166,18 @@ def _state_and_trust(state: Optional[str], active: Dict[str, List[Dict[str, Any]
 
 
 def _history(manifests: Dict[str, Any], assertions: Dict[str, Any]) -> Tuple[List[str], str, Any]:
-    """AI declarations anywhere in the history count: re-signing a swap must not launder it."""
+    """AI declarations anywhere in the history count: re-signing a swap must not launder it. The file's
+    own (active manifest's) trained-model declaration names what the file is, though: a Photoshop edit
+    that composites a Firefly picture is compositeWithTrainedAlgorithmicMedia, not the ingredient's
+    trainedAlgorithmicMedia. Where the active manifest declares no trained kind, the history's most
+    significant declaration stands."""
     history = [_assertions(x) for x in manifests.values() if isinstance(x, dict)]
     sources = sorted({a["digitalSourceType"] for h in history for a in _actions(h)
                       if isinstance(a.get("digitalSourceType"), str)})
     swap = assertions.get(SWAP_LABEL) or next((h[SWAP_LABEL] for h in history if h.get(SWAP_LABEL)), None)
-    return sources, ai_declaration(sources), swap
+    own = ai_declaration(a["digitalSourceType"] for a in _actions(assertions)
+                         if isinstance(a.get("digitalSourceType"), str))
+    return sources, own if own in TRAINED else ai_declaration(sources), swap
 
 
 def _ingredients(m: Dict[str, Any], ingredient_status: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -13,6 +13,9 @@ import json
 import mimetypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -160,7 +163,47 @@ class ResultsFile:
 _OPTS: Dict[str, Any] = {}
 
 
-def _init_worker(opts: Dict[str, Any], torch_threads: int) -> None:
+def _die_with_parent(parent: Optional[int]) -> None:
+    """A worker ends the moment the command does, even one killed outright (SIGKILL, the OOM killer, a
+    closed session) while this worker is mid-file: Linux's PR_SET_PDEATHSIG. Without it a worker would
+    finish its file and then print a BrokenPipeError traceback on the user's terminal."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent is not None and os.getppid() != parent:      # the command died before the line above ran
+        os._exit(1)
+
+
+def _native_threads() -> int:
+    """Threads of this process that Python did not start (a native library's pool); -1: unknown."""
+    try:
+        return len(os.listdir("/proc/self/task")) - threading.active_count()
+    except OSError:
+        return -1
+
+
+def _pool_context(detector: bool):
+    """fork is the cheapest start for C2PA-only workers, but only safe while this process runs no native
+    threads: c2pa's library keeps a thread pool once it has read some formats (after a PDF, a forked
+    worker deadlocks inside c2pa's reader), and torch (the detector) is not fork-safe once its threads
+    run. Otherwise workers come from a clean process: forkserver (cheap after the first), or spawn."""
+    methods = mp.get_all_start_methods()
+    if not detector and "fork" in methods and _native_threads() == 0:
+        return mp.get_context("fork")
+    if not detector and "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _init_worker(opts: Dict[str, Any], torch_threads: int, parent: Optional[int]) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the command's: it stops the pool
     _OPTS["opts"] = CheckOptions(**opts)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     if opts.get("detector"):
@@ -226,17 +269,33 @@ def check_paths(inputs: Sequence[Path], opts: CheckOptions, jobs: Optional[int] 
                 finish(_work(p))
         else:
             jobs = min(jobs, len(todo))
-            # fork is cheap for C2PA-only checks; torch (detector) is not fork-safe once its threads run
-            ctx = mp.get_context("spawn" if opts.detector else "fork")
+            ctx = _pool_context(bool(opts.detector))
             threads = max(1, (os.cpu_count() or 1) // jobs)
             chunk = max(1, min(16, len(todo) // (jobs * 8)))
-            with ctx.Pool(jobs, initializer=_init_worker, initargs=(asdict(opts), threads)) as pool:
+            parent = None if ctx.get_start_method() == "forkserver" else os.getpid()
+            with ctx.Pool(jobs, initializer=_init_worker, initargs=(asdict(opts), threads, parent)) as pool:
                 for rec in pool.imap_unordered(_work, todo, chunksize=chunk):
                     finish(rec)
+    except KeyboardInterrupt:
+        if store and on_note:
+            on_note(f"interrupted: {done} of {total} files checked and kept in {store.path}; "
+                    "the same command continues from there")
+        raise
     finally:
         if store:
             store.close()
     return [by_path[str(p)] for p in files], skipped
+
+
+# the "not trusted" list, worst first: proof of tampering, then broken signatures, then the rest
+_WORST = ("tampered", "signature not valid", "AI swap (watermark)", "unsigned + detector result", "unreadable",
+          "signed, AI declared", "signed capture", "cannot tell")
+
+
+def _severity(r: Dict[str, Any]) -> tuple:
+    w = r["verdict"]["word"]
+    rank = next((i for i, k in enumerate(_WORST) if w.startswith(k)), len(_WORST))
+    return (rank, -int("likely manipulated" in r["verdict"]["headline"]), r["path"])
 
 
 def summary_table(records: List[Dict[str, Any]], skipped: Dict[str, int], console=None, list_max: int = 25):
@@ -258,13 +317,19 @@ def summary_table(records: List[Dict[str, Any]], skipped: Dict[str, int], consol
     for (w, code), n in sorted(counts.items(), key=lambda kv: (kv[0][1], -kv[1], kv[0][0])):
         t.add_row(w, str(n), str(code))
     console.print(t)
-    bad = [r for r in records if not r["verdict"]["trusted"]]
+    bad = sorted((r for r in records if not r["verdict"]["trusted"]), key=_severity)
     if bad and len(records) > 1:
-        t2 = Table(title=f"not trusted ({len(bad)})", title_justify="left")
+        try:                    # paths under the folder checked: the part that tells files apart
+            base = os.path.commonpath([os.path.dirname(os.path.abspath(r["path"])) for r in records])
+        except ValueError:
+            base = ""
+        t2 = Table(title=f"not trusted ({len(bad)}, worst first)" + (f", in {base}" if base else ""),
+                   title_justify="left")
         t2.add_column("file", overflow="fold")
         t2.add_column("verdict", overflow="fold")
         for r in bad[:list_max]:
-            t2.add_row(r["path"], r["verdict"]["headline"])
+            t2.add_row(os.path.relpath(os.path.abspath(r["path"]), base) if base else r["path"],
+                       r["verdict"]["headline"])
         if len(bad) > list_max:
             t2.add_row(f"... {len(bad) - list_max} more", "")
         console.print(t2)
