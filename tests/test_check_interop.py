@@ -106,3 +106,52 @@ print(len(recs))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                          env=dict(__import__("os").environ, VERISWAP_HOME=str(tmp_path / "home")))
     assert res.returncode == 0 and res.stdout.strip() == str(len(list(EXTRA.glob("*.*"))) - 1), res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "Ctrl-C"])
+def test_an_interrupted_batch_command_leaves_no_workers_and_resumes(how, tmp_path):
+    """The command on 168 copies of the fixtures, stopped once 20 results are in: killed outright (its workers
+    must end with it, without tracebacks) or by Ctrl-C (exit 130, says what it kept). The same command
+    then checks only the rest."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "in"
+    for k in range(8):
+        (folder / str(k)).mkdir(parents=True)
+        for p in fixture_paths():
+            shutil.copy(p, folder / str(k) / p.name)
+    n = 8 * len(fixture_paths())
+    results = tmp_path / "results.jsonl"
+    cmd = [sys.executable, "-c", "from veriswap.cli import main; main()", "check", str(folder), "--jobs", "2",
+           "--results", str(results), "--no-progress", "--trust-anchor", str(ANCHORS)]
+    env = dict(os.environ, VERISWAP_HOME=str(tmp_path / "home"))
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t0 = time.monotonic()
+    while p.poll() is None and time.monotonic() - t0 < 120:
+        if results.is_file() and results.read_bytes().count(b"\n") > 20:
+            break
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    if how == "SIGKILL":
+        os.kill(p.pid, signal.SIGKILL)
+    else:
+        os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    time.sleep(1.0)
+    kept = results.read_bytes().count(b"\n") - 1
+    def alive(pid: str) -> bool:         # a zombie waits for a reaper; it does no work
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    assert workers and not [w for w in workers if alive(w)], "workers outlived the command"
+    assert "Traceback" not in err and 0 < kept < n, (kept, err[-1500:])
+    if how == "Ctrl-C":
+        assert p.returncode == 130 and f"interrupted: {kept} of {n} files checked and kept in" in err, err
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and f"resuming: {kept} of {n} files already checked" in res.stderr, res.stderr
+    assert results.read_bytes().count(b"\n") - 1 == n

@@ -163,10 +163,29 @@ class ResultsFile:
 _OPTS: Dict[str, Any] = {}
 
 
-def _die_with_parent(parent: Optional[int]) -> None:
+class _WorkerStderr:
+    """A worker's stderr: once the command is gone, the first write (the BrokenPipeError traceback of a
+    result nobody can receive) ends the worker quietly instead."""
+
+    def __init__(self, real: Any, command: int):
+        self._real, self._command = real, command
+
+    def write(self, text: str) -> int:
+        try:
+            os.kill(self._command, 0)
+        except OSError:
+            os._exit(1)
+        return self._real.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _die_with_parent(command: int, forked: bool) -> None:
     """A worker ends the moment the command does, even one killed outright (SIGKILL, the OOM killer, a
-    closed session) while this worker is mid-file: Linux's PR_SET_PDEATHSIG. Without it a worker would
-    finish its file and then print a BrokenPipeError traceback on the user's terminal."""
+    closed session) while this worker is mid-file: Linux's PR_SET_PDEATHSIG (tied to the parent: the
+    command, or for forkserver workers the fork server, which exits with the command). Without it a
+    worker would finish its file and then print a BrokenPipeError traceback on the user's terminal."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -174,8 +193,9 @@ def _die_with_parent(parent: Optional[int]) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
-    if parent is not None and os.getppid() != parent:      # the command died before the line above ran
+    if forked and os.getppid() != command:      # the command died before the line above ran
         os._exit(1)
+    sys.stderr = _WorkerStderr(sys.stderr, command)
 
 
 def _native_threads() -> int:
@@ -201,8 +221,8 @@ def _pool_context(detector: bool):
     return mp.get_context("spawn")
 
 
-def _init_worker(opts: Dict[str, Any], torch_threads: int, parent: Optional[int]) -> None:
-    _die_with_parent(parent)
+def _init_worker(opts: Dict[str, Any], torch_threads: int, command: int, forked: bool) -> None:
+    _die_with_parent(command, forked)
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the command's: it stops the pool
     _OPTS["opts"] = CheckOptions(**opts)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
@@ -224,9 +244,11 @@ def _work(path: str) -> Dict[str, Any]:
 def check_paths(inputs: Sequence[Path], opts: CheckOptions, jobs: Optional[int] = None,
                 results: Optional[Path] = None, fresh: bool = False,
                 progress: Optional[Callable[[int, int, Dict[str, Any]], None]] = None,
-                on_note: Optional[Callable[[str], None]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, int]]:
+                on_note: Optional[Callable[[str], None]] = None, start_method: Optional[str] = None
+                ) -> Tuple[List[Dict[str, Any]], Dict[str, int]]:
     """Check every file under `inputs`; returns (records in input order, skipped counts). `jobs`:
-    processes (default: all cores); `results`: the resumable results file (None: keep nothing)."""
+    processes (default: all cores); `results`: the resumable results file (None: keep nothing);
+    `start_method`: how workers start (default: the cheapest that is safe here, see _pool_context)."""
     files, skipped = expand(inputs)
     if opts.tags and len(files) != 1:
         raise CheckInputError("--tags names the tag file of one video; with several files each video's "
@@ -269,11 +291,12 @@ def check_paths(inputs: Sequence[Path], opts: CheckOptions, jobs: Optional[int] 
                 finish(_work(p))
         else:
             jobs = min(jobs, len(todo))
-            ctx = _pool_context(bool(opts.detector))
+            ctx = mp.get_context(start_method) if start_method else _pool_context(bool(opts.detector))
             threads = max(1, (os.cpu_count() or 1) // jobs)
             chunk = max(1, min(16, len(todo) // (jobs * 8)))
-            parent = None if ctx.get_start_method() == "forkserver" else os.getpid()
-            with ctx.Pool(jobs, initializer=_init_worker, initargs=(asdict(opts), threads, parent)) as pool:
+            forked = ctx.get_start_method() != "forkserver"       # the command is the workers' parent
+            with ctx.Pool(jobs, initializer=_init_worker,
+                          initargs=(asdict(opts), threads, os.getpid(), forked)) as pool:
                 for rec in pool.imap_unordered(_work, todo, chunksize=chunk):
                     finish(rec)
     except KeyboardInterrupt:
