@@ -140,7 +140,7 @@ def main() -> None:
         root = str(ident.key_dir / "root.pem")
         anchors_pem = Path(root).read_text()
         cores = os.cpu_count() or 1
-        print(f"machine: {cores} cores; repeats {a.repeats} (medians)")
+        print(f"machine: {cores} cores; repeats {a.repeats} (medians); load average {os.getloadavg()[0]:.1f}")
         if not a.skip_folder:
             t0 = time.perf_counter()
             files = build_folder(work / "folder", a.photos, a.videos, ident)
@@ -162,6 +162,9 @@ def main() -> None:
                     f()
                     runs[k].append(time.perf_counter() - t0)
             base, ours1, oursn = (statistics.median(runs[k]) for k in ("base", "ours1", "oursn"))
+            from veriswap.check.batch import _pool_context
+
+            start = _pool_context(False).get_start_method()
             # the console entry point, run from the repository (what `veriswap check ...` runs)
             cmd = [sys.executable, "-c", "from veriswap.cli import main; main()", "check", str(folder),
                    "--trust-anchor", root, "--no-progress", "--fresh", "--json", "--results", str(work / "results.jsonl")]
@@ -174,7 +177,7 @@ def main() -> None:
             n = len(files)
             print(f"  baseline  c2pa Reader alone, 1 process         {base:7.3f} s  {n / base:7.1f} files/s")
             for name, t in ((f"veriswap check library, --jobs 1         ", ours1),
-                            (f"veriswap check library, --jobs {cores} (default)", oursn),
+                            (f"veriswap check library, --jobs {cores} ({start})", oursn),
                             (f"`veriswap check` command (new process)  ", cli_t)):
                 print(f"  ours      {name} {t:7.3f} s  {n / t:7.1f} files/s   throughput ratio {base / t:5.2f}x")
             print("  target: >= 0.8x the Reader's throughput")
@@ -225,6 +228,7 @@ def main() -> None:
             print(f"  ours      veriswap check (one call)             {med['ours']:7.3f} s   ratio "
                   f"{med['ours'] / med['sum']:5.2f}x (target <= 1.0x); per-round ratios "
                   + " ".join(f"{o / b:.2f}" for o, b in zip(runs["ours"], runs["sum"])))
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)

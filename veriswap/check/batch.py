@@ -216,7 +216,7 @@ def _pool_context(detector: bool):
         return mp.get_context("fork")
     if not detector and "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        ctx.set_forkserver_preload([__name__, "provenance.c2pa_verify"])    # c2pa's library loaded once
         return ctx
     return mp.get_context("spawn")
 
