@@ -4,8 +4,9 @@ c2pa_verify, which re-exports every name.
 """
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional
 
 SCHEMA_VERSION = 2
@@ -56,6 +57,30 @@ CAWG_PREFIX = ("cawg.",)
 
 def _tolerated(code: str) -> bool:
     return code in TOLERATED or code.startswith(TOLERATED_PREFIX)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+_FIELDS: Dict[type, tuple] = {}
+
+
+def _plain(v: Any) -> Any:
+    """dataclasses.asdict's result (dataclasses, lists, tuples and dicts copied, anything else deep-copied),
+    without its generic deep copy of every string and number."""
+    if isinstance(v, _ATOMS):
+        return v
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return type(v)((_plain(k), _plain(x)) for k, x in v.items())
+    if is_dataclass(v) and not isinstance(v, type):
+        names = _FIELDS.get(type(v))
+        if names is None:
+            names = _FIELDS[type(v)] = tuple(f.name for f in fields(v))
+        return {n: _plain(getattr(v, n)) for n in names}
+    if isinstance(v, tuple):
+        items = [_plain(x) for x in v]
+        return type(v)(*items) if hasattr(v, "_fields") else type(v)(items)
+    return copy.deepcopy(v)
 
 
 @dataclass
@@ -137,7 +162,7 @@ class VerifyReport:
         return 0 if self.state == "trusted" else 1
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        return _plain(self)
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)

@@ -5,7 +5,7 @@ covers). Split out of c2pa_verify, which re-exports these names.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -22,22 +22,27 @@ def _attr(name: x509.Name, oid) -> Optional[str]:
     return str(a[0].value) if a else None
 
 
-def _certificate(sig: Optional[ClaimSignature], cr_manifest: Dict[str, Any],
+def _certificate(sig: Optional[ClaimSignature], cr_manifest: Union[Dict[str, Any], Callable[[], Dict[str, Any]]],
                  c2pa_serial: Optional[str]) -> Tuple[Optional[Certificate], Optional[CertId]]:
-    """The signing certificate from the manifest's x5chain; c2pa's crJSON summary when it cannot be read."""
+    """The signing certificate from the manifest's x5chain; c2pa's crJSON summary (`cr_manifest`, or a
+    function that gives it, called only then) when it cannot be read."""
     if sig is not None and sig.chain:
         cert = sig.chain[0]
         # the chain must be the one c2pa validated: same serial as c2pa's signature info
         if c2pa_serial is None or str(cert.serial_number) == str(c2pa_serial):
+            fingerprint = cert_fingerprint(cert)
             return Certificate(
                 subject=cert.subject.rfc4514_string(), common_name=_attr(cert.subject, NameOID.COMMON_NAME),
                 organization=_attr(cert.subject, NameOID.ORGANIZATION_NAME),
                 issuer=cert.issuer.rfc4514_string(),
                 issuer_organization=_attr(cert.issuer, NameOID.ORGANIZATION_NAME),
                 serial=str(cert.serial_number), serial_hex=format(cert.serial_number, "x"),
-                fingerprint_sha256=cert_fingerprint(cert),
+                fingerprint_sha256=fingerprint,
                 not_before=cert.not_valid_before_utc.isoformat(), not_after=cert.not_valid_after_utc.isoformat(),
-                chain_length=len(sig.chain), source="manifest"), CertId.of(cert)
+                chain_length=len(sig.chain), source="manifest"), \
+                CertId(cert.issuer, cert.serial_number, fingerprint)       # (CertId.of, hashed once)
+    if callable(cr_manifest):
+        cr_manifest = cr_manifest()
     info = ((cr_manifest.get("signature") or {}).get("certificateInfo") or {})
     if not info.get("serialNumber"):
         return None, None
@@ -193,7 +198,11 @@ def _ingredients(m: Dict[str, Any], ingredient_status: List[Dict[str, Any]]) -> 
 
 
 def _report(path: Path, store: Dict[str, Any], state: Optional[str], results: Dict[str, Any],
-            crjson: Dict[str, Any], scan: FileScan) -> Tuple[VerifyReport, Optional[CertId]]:
+            crjson: Union[Dict[str, Any], Callable[[], Dict[str, Any]]], scan: FileScan
+            ) -> Tuple[VerifyReport, Optional[CertId]]:
+    """`crjson`: c2pa's crJSON, or a function that reads it from the open Reader: it is needed only where
+    the manifest's own certificate chain cannot be read (c2pa_verify passes a function: most files never
+    pay for a second serialisation of the store)."""
     label = store.get("active_manifest")
     manifests = store.get("manifests") or {}
     m = manifests.get(label) or {}
@@ -212,8 +221,10 @@ def _report(path: Path, store: Dict[str, Any], state: Optional[str], results: Di
     generator = (f"{gen[0].get('name', '')}/{gen[0].get('version', '')}".strip("/") if gen else "") \
         or m.get("claim_generator")
 
-    cr_manifest = next((x for x in crjson.get("manifests", []) or [] if isinstance(x, dict)
-                        and x.get("label") == label), {})
+    def cr_manifest() -> Dict[str, Any]:
+        doc = crjson() if callable(crjson) else crjson
+        return next((x for x in doc.get("manifests", []) or [] if isinstance(x, dict)
+                     and x.get("label") == label), {})
     claim_sig = claim_signature(scan.store, label) if scan.store else None
     try:
         cert, cid = _certificate(claim_sig, cr_manifest, sig.get("cert_serial_number"))

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from cryptography import x509
 
 from .c2pa_cbor import MAX_CBOR_DEPTH, CborError, Tagged, cbor_decode  # noqa: F401  (re-exported)
+from .c2pa_scan import PNG_SIGNATURE, STEP, bmff_skeleton, jpeg_head, png_store_chunk  # noqa: F401
 
 C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")      # BMFF uuid box of a manifest store
 JUMD_C2PA = bytes.fromhex("6332706100110010800000aa00389b71")       # JUMBF type of the store ('c2pa')
@@ -125,7 +126,7 @@ def manifest_store(data: bytes) -> Optional[bytes]:
     n = struct.unpack(">I", store[:4])[0]
     # a declared length that does not fit is not trusted; c2pa-rs reads on to the end of the container
     # box, and so does this (what matters for the report is the signature box inside)
-    return store[:n] if 8 <= n <= len(store) else store
+    return store[:n] if 8 <= n < len(store) else store
 
 
 # ---------------------------------------------------------------- JUMBF
@@ -155,30 +156,32 @@ def _boxes(buf: bytes) -> Iterator[Tuple[bytes, bytes]]:
         i += size
 
 
-def parse_jumbf(payload: bytes, depth: int = 0) -> Jumbf:
-    """A `jumb` superbox's payload (description box first) as a tree."""
+def parse_jumbf(payload: bytes, depth: int = 0, max_depth: int = 8) -> Jumbf:
+    """A `jumb` superbox's payload (description box first) as a tree; below `max_depth`, superboxes stay
+    unparsed in `content` (as (b"jumb", payload))."""
     node = Jumbf(None)
     for n, (kind, body) in enumerate(_boxes(payload)):
         if n == 0 and kind == b"jumd":
             toggles = body[16] if len(body) > 16 else 0
             if toggles & 0x02:
-                end = body.find(b"\x00", 17)
-                node.label = body[17:end if end >= 0 else len(body)].decode("utf-8", "replace")
-        elif kind == b"jumb" and depth < 8:
-            node.children.append(parse_jumbf(body, depth + 1))
+                rest = bytes(body[17:])             # (body may be a memoryview)
+                end = rest.find(b"\x00")
+                node.label = rest[:end if end >= 0 else len(rest)].decode("utf-8", "replace")
+        elif kind == b"jumb" and depth < min(max_depth, 8):
+            node.children.append(parse_jumbf(body, depth + 1, max_depth))
         else:
             node.content.append((kind, body))
     return node
 
 
-def parse_store(store: bytes) -> Optional[Jumbf]:
+def parse_store(store: bytes, max_depth: int = 8) -> Optional[Jumbf]:
     if len(store) < 8 or store[4:8] != b"jumb":
         return None
     n = struct.unpack(">I", store[:4])[0]
     hdr = 16 if n == 1 else 8
     if n == 1 and len(store) >= 16:
         n = struct.unpack(">Q", store[8:16])[0]
-    root = parse_jumbf(store[hdr:n] if hdr <= n <= len(store) else store[hdr:])
+    root = parse_jumbf(store[hdr:n] if hdr <= n <= len(store) else store[hdr:], 0, max_depth)
     return root if root.label == "c2pa" else None
 
 
@@ -191,18 +194,25 @@ class ClaimSignature:
     pad_nonzero: int                       # how many of those bytes are not zero
 
 
+def signature_box(store: bytes, label: Optional[str]) -> Optional[bytes]:
+    """The COSE_Sign1 (cbor box) of manifest `label`'s claim signature (the last manifest when `label` is
+    None): what parse_store(store) gives, without parsing (or copying) the rest of the store."""
+    root = parse_store(memoryview(store), max_depth=1)      # the manifests, their boxes left unparsed
+    if root is None or not root.children:
+        return None
+    m = next((c for c in root.children if c.label == label), None) if label else root.children[-1]
+    # m's first superbox labelled c2pa.signature (m.child on a full parse), parsed alone
+    sig = next((s for s in (parse_jumbf(body, 2, 2) for kind, body in m.content if kind == b"jumb")
+                if s.label == "c2pa.signature"), None) if m is not None else None
+    cose = next((body for kind, body in sig.content if kind == b"cbor"), None) if sig is not None else None
+    return None if cose is None else bytes(cose)
+
+
 def claim_signature(store: bytes, label: Optional[str]) -> Optional[ClaimSignature]:
     """The certificate chain and unsigned pad of manifest `label`'s claim signature (the last manifest
     when `label` is None)."""
     try:
-        root = parse_store(store)
-        if root is None or not root.children:
-            return None
-        m = next((c for c in root.children if c.label == label), None) if label else root.children[-1]
-        sig = m.child("c2pa.signature") if m is not None else None
-        if sig is None:
-            return None
-        cose = next((body for kind, body in sig.content if kind == b"cbor"), None)
+        cose = signature_box(store, label)
         if cose is None:
             return None
         msg = cbor_decode(cose)
@@ -280,7 +290,7 @@ def ftyp_box(data: bytes) -> Optional[bytes]:
 # ---------------------------------------------------------------- files of any size
 
 WHOLE_FILE_LIMIT = 256 << 20      # read smaller files at once; larger ones by their structure
-SMALL_BOX = 64 << 20              # top-level BMFF boxes read into memory (others are streamed)
+SMALL_BOX = 64 << 20              # top-level BMFF boxes of a large file read into memory (others streamed)
 
 
 @dataclass
@@ -290,63 +300,10 @@ class FileScan:
 
 
 def _bmff_skeleton(f, size: int) -> bytes:
-    """A small stand-in for a large BMFF file: its top-level boxes in order, the ones this module reads
-    kept whole, free/skip boxes re-made with as many non-zero bytes as they hold (capped), every other box
-    shrunk to an empty box of its type."""
-    out = bytearray()
-    pos = 0
-    while pos + 8 <= size:
-        f.seek(pos)
-        head = f.read(16)
-        if len(head) < 8:
-            break
-        n, kind = struct.unpack(">I4s", head[:8])
-        hdr = 8
-        if n == 1:
-            if len(head) < 16:
-                break
-            n, hdr = struct.unpack(">Q", head[8:16])[0], 16
-        elif n == 0:
-            n = size - pos
-        if n < hdr:
-            break
-        if kind in (b"ftyp", b"uuid", b"mfra") and n <= SMALL_BOX:
-            f.seek(pos)
-            out += f.read(n)
-        elif kind in (b"free", b"skip"):
-            # stream the payload: keep its length and non-zero count, as a box of those zero/non-zero bytes
-            f.seek(pos + hdr)
-            left, nonzero = n - hdr, 0
-            while left > 0:
-                chunk = f.read(min(left, 1 << 20))
-                if not chunk:
-                    break
-                nonzero += len(chunk) - chunk.count(0)
-                left -= len(chunk)
-            body_len = min(n - hdr, SMALL_BOX)
-            body = bytes([1]) * min(nonzero, body_len) + bytes(body_len - min(nonzero, body_len))
-            out += struct.pack(">I4s", 8 + len(body), kind) + body
-        else:
-            out += struct.pack(">I4s", 8, kind)
-        pos += n
-    return bytes(out)
+    return bmff_skeleton(f, size, SMALL_BOX)
 
 
-def scan_file(path) -> FileScan:
-    """Find the manifest store and, for BMFF, the unsigned regions of a file of any size."""
-    import os
-
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(16)
-        if head[4:8] == b"ftyp" and size > WHOLE_FILE_LIMIT:
-            data = _bmff_skeleton(f, size)
-        elif size <= WHOLE_FILE_LIMIT:
-            f.seek(0)
-            data = f.read()
-        else:
-            f.seek(0)
-            data = f.read(64 << 20)   # JPEG/PNG/TIFF keep metadata near the start
+def _scan(data: bytes) -> FileScan:
     try:
         store = manifest_store(data)
     except (struct.error, IndexError, ValueError):
@@ -356,3 +313,33 @@ def scan_file(path) -> FileScan:
     except (struct.error, IndexError, ValueError):
         bmff = None
     return FileScan(store, bmff)
+
+
+def scan_file(path) -> FileScan:
+    """Find the manifest store and, for BMFF, the unsigned regions of a file of any size. Only the parts
+    that hold them are read (c2pa_scan: JPEG metadata segments, PNG's caBX chunk, BMFF's top-level boxes
+    but mdat); where the store is not found there, a file up to WHOLE_FILE_LIMIT is read whole."""
+    import os
+
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+        bmff = head[4:8] == b"ftyp"
+        if bmff:
+            part = bmff_skeleton(f, size, WHOLE_FILE_LIMIT if size <= WHOLE_FILE_LIMIT else SMALL_BOX)
+        elif head.startswith(b"\xff\xd8"):
+            part = jpeg_head(f, size)
+        elif head.startswith(PNG_SIGNATURE):
+            part = png_store_chunk(f, size)
+        else:
+            part = None
+        scan = _scan(part) if part is not None else None
+        if scan is not None and (scan.store is not None or (bmff and size > WHOLE_FILE_LIMIT)):
+            return scan
+        if size <= WHOLE_FILE_LIMIT:
+            f.seek(0)
+            data = f.read()
+        else:
+            f.seek(0)
+            data = f.read(64 << 20)   # JPEG/PNG/TIFF keep metadata near the start
+    return _scan(data)

@@ -12,6 +12,7 @@ the file) and OCSP are off in every c2pa context made here.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple, Union
@@ -31,8 +32,12 @@ from .revocation import find_revoked, load_revocations
 
 # ------------------------------------------------------------------------------------------ context
 
+_ANCHOR_PEM: Dict[bytes, str] = {}      # anchor file contents -> its certificates, checked, as PEM
+
+
 def _load_anchor(a: Union[str, Path, bytes]) -> str:
-    """Anchor given as PEM bytes/text or as a path to a PEM file; checked to hold certificates."""
+    """Anchor given as PEM bytes/text or as a path to a PEM file (read every time, parsed once per
+    content); checked to hold certificates."""
     if isinstance(a, bytes) or (isinstance(a, str) and "-----BEGIN" in a):
         data = a if isinstance(a, bytes) else a.encode()
         where = "trust anchor"
@@ -42,11 +47,17 @@ def _load_anchor(a: Union[str, Path, bytes]) -> str:
             data = Path(a).read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             raise ProvenanceError(f"no trust anchor file: {a}") from None
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError:
-        raise ProvenanceError(f"not a PEM certificate: {where}") from None
-    return "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+    pem = _ANCHOR_PEM.get(data)
+    if pem is None:
+        try:
+            certs = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise ProvenanceError(f"not a PEM certificate: {where}") from None
+        pem = "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+        if len(_ANCHOR_PEM) >= 64:
+            _ANCHOR_PEM.clear()
+        _ANCHOR_PEM[data] = pem
+    return pem
 
 
 def settings(anchors: List[str], allow_remote: bool = False) -> Dict[str, Any]:
@@ -64,9 +75,14 @@ def _context(anchors: List[str], allow_remote: bool = False) -> c2pa.Context:
     return c2pa.Context.from_dict(settings(anchors, allow_remote))
 
 
+@functools.lru_cache(maxsize=1)
+def _readable_types() -> Tuple[str, ...]:
+    return tuple(sorted(t for t in c2pa.Reader.get_supported_mime_types() if "/" not in t))
+
+
 def readable_types() -> List[str]:
-    """File extensions (lowercase, no dot) c2pa's Reader takes."""
-    return sorted(t for t in c2pa.Reader.get_supported_mime_types() if "/" not in t)
+    """File extensions (lowercase, no dot) c2pa's Reader takes (asked of the library once a process)."""
+    return list(_readable_types())
 
 
 def _error_state(path: Path, e: c2pa.C2paError, allow_remote: bool) -> VerifyReport:
@@ -89,17 +105,27 @@ def _error_state(path: Path, e: c2pa.C2paError, allow_remote: bool) -> VerifyRep
 
 # ------------------------------------------------------------------------------------------ verify
 
+def _crjson(reader: "c2pa.Reader") -> Dict[str, Any]:
+    try:
+        return json.loads(reader.crjson())
+    except (c2pa.C2paError, ValueError):
+        return {}
+
+
 def read_manifest(reader: "c2pa.Reader") -> Tuple[Dict[str, Any], Any, Dict[str, Any], Dict[str, Any]]:
     """What a report is built from: the manifest store (JSON), c2pa's validation state and results, and its
     crJSON ({} where c2pa cannot give it)."""
     store = json.loads(reader.json())
     state = reader.get_validation_state()
     results = reader.get_validation_results() or {}
+    return store, state, results, _crjson(reader)
+
+
+def _scan(path: Path) -> FileScan:
     try:
-        crjson = json.loads(reader.crjson())
-    except (c2pa.C2paError, ValueError):
-        crjson = {}
-    return store, state, results, crjson
+        return scan_file(path)
+    except OSError:
+        return FileScan(None, None)
 
 
 def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path, bytes]] = (),
@@ -115,13 +141,18 @@ def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path,
     anchors = [_load_anchor(a) for a in (*trust_anchors, *trust_lists)]
     deny = load_revocations(revoked)
     ext = path.suffix.lower().lstrip(".")
-    fmt = ext if ext in readable_types() else None  # None lets c2pa detect the type from the bytes
+    fmt = ext if ext in _readable_types() else None  # None lets c2pa detect the type from the bytes
     ctx = None
     try:
         ctx = _context(anchors, allow_remote)
         with open(path, "rb") as f, c2pa.Reader(fmt, f, context=ctx) as reader:
-            store, state, results, crjson = read_manifest(reader)
+            store = json.loads(reader.json())
+            state = reader.get_validation_state()
+            results = reader.get_validation_results() or {}
             remote = None if reader.is_embedded() else reader.get_remote_url()
+            # the store, chain and unsigned bytes read from the file itself (only the parts that hold
+            # them); crJSON only where the chain cannot be read (a second serialisation of the store)
+            report, cid = _report(path, store, state, results, lambda: _crjson(reader), _scan(path))
     except c2pa.C2paError as e:
         report = _error_state(path, e, allow_remote)
         report.trust_anchors = len(anchors)
@@ -129,11 +160,6 @@ def verify_file(path: Union[str, Path], trust_anchors: Iterable[Union[str, Path,
     finally:
         if ctx is not None:
             ctx.close()
-    try:
-        scan = scan_file(path)
-    except OSError:
-        scan = FileScan(None, None)
-    report, cid = _report(path, store, state, results, crjson, scan)
     report.trust_anchors = len(anchors)
     report.remote_manifest, report.remote_fetch = remote, allow_remote
     hit = find_revoked(cid, deny)
