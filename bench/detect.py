@@ -13,6 +13,12 @@ Each variant runs `--repeats` times; medians are printed.
 
     python bench/detect.py                                   # efficientnet_b0 @ 224, 100 frames, CPU
     python bench/detect.py --arch resnet10t --input-size 128 --frames 200
+
+Quality section (`--quality ROOT`, bench/swap_quality.py): swap quality of the labelled swaps in ROOT (a
+`bench.detect_recipe` folder: fake*test/, real_test/, photos/), the old rule ("closer to B than to A") and
+swap.quality side by side, per swap video and per method, with the seconds each took:
+
+    python bench/detect.py --quality /work/scratch/recipe [--max-faces 16] [--json quality.json]
 """
 from __future__ import annotations
 
@@ -70,8 +76,19 @@ def ours(video: Path, detector, batch_size: int) -> int:
     return sum(len(f.faces) for f in vs.timeline)
 
 
+def quality_section(root: Path, max_faces: int, json_out) -> None:
+    """Swap quality on real labelled swaps: the old rule and swap.quality side by side (bench.swap_quality)."""
+    from bench.swap_quality import report
+
+    report(root, max_faces, json_out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quality", type=Path, metavar="ROOT",
+                    help="the swap-quality section instead: labelled swaps in ROOT (fake*test/, real_test/, photos/)")
+    ap.add_argument("--max-faces", type=int, default=16, help="--quality: swapped faces measured per video (0: all)")
+    ap.add_argument("--json", type=Path, help="--quality: also write the figures as JSON")
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--arch", default="efficientnet_b0")
     ap.add_argument("--input-size", type=int, default=224)
@@ -79,6 +96,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--work", type=Path, default=ROOT / "bench_out" / "detect")
     a = ap.parse_args()
+    if a.quality is not None:
+        quality_section(a.quality, a.max_faces, a.json)
+        return
     import torch
 
     from detect.model import Detector
