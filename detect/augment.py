@@ -1,5 +1,5 @@
 """Training augmentations in the manner of the DFDC winner: JPEG quality 60-100, Gaussian noise, blur,
-horizontal flip, grayscale, brightness/contrast, small shift/scale, and cutout of a landmark region
+horizontal flip, grayscale, brightness/contrast, small shift/scale, downscale-upscale, and cutout of a landmark region
 (eyes, nose or mouth) so the model cannot rely on one part of the face.
 
 Each augmentation is (probability, function(img, landmarks, rng) -> img) in a registry; `strength`
@@ -74,6 +74,16 @@ def noise(img, pts, rng):
 @register("grayscale", 0.1)
 def grayscale(img, pts, rng):
     return np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+
+
+@register("downscale", 0.2)
+def downscale(img, pts, rng):
+    """The whole crop down to 25-70 % and back: a face from a small or re-scaled video (FF++ c40, a 0.5x
+    re-upload) must not look fake just for its softness, and SBI's frequency cue must survive it."""
+    h, w = img.shape[:2]
+    s = rng.uniform(0.25, 0.7)
+    small = cv2.resize(img, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 @register("jpeg", 0.5)

@@ -88,6 +88,14 @@ def condition_result(videos: Sequence[VideoResult], seen_identities: Iterable[st
         r = measure(reals + [v for v in videos if v.label == 1 and (v.method or "unknown") == m])
         r.update(family=method_family(m), seen=m in seen_m, family_seen=method_family(m) in seen_f)
         out["per_method"][m] = r
+    # a family pooled (all its methods' fakes vs all reals): each autoencoder model and direction is its own
+    # method, often one video each, too few for a figure alone
+    out["per_family"] = {}
+    for fam in sorted({method_family(v.method) for v in videos if v.label == 1}):
+        r = measure(reals + [v for v in videos if v.label == 1 and method_family(v.method) == fam])
+        r.update(seen=fam in seen_f, methods=sorted({v.method or "unknown" for v in videos
+                                                      if v.label == 1 and method_family(v.method) == fam}))
+        out["per_family"][fam] = r
     for who in sorted({i for v in videos for i in v.identities}):
         r = measure([v for v in videos if who in v.identities])
         r["seen"] = who in seen_i
@@ -172,10 +180,16 @@ class ModelCard:
         lines.append(f"  held-out video AUC {f(ov.get('video_auc'))} ({ov.get('real_videos', 0)} real / "
                      f"{ov.get('fake_videos', 0)} fake videos); on unseen identities {f(un.get('video_auc'))} "
                      f"({un.get('real_videos', 0)} real / {un.get('fake_videos', 0)} fake)")
-        cross = {m: r for m, r in o.get("per_method", {}).items() if not r.get("family_seen")}
-        if cross:
-            lines.append("  methods never trained on: " + ", ".join(f"{m} video AUC {f(r.get('video_auc'))}"
-                                                                     for m, r in cross.items()))
+        fams = o.get("per_family") or {}
+        if fams:
+            lines.append("  per method family: " + ", ".join(
+                f"{fam} ({'trained on' if r.get('seen') else 'never trained on'}) video AUC {f(r.get('video_auc'))} "
+                f"({r.get('real_videos', 0)} real / {r.get('fake_videos', 0)} fake)" for fam, r in fams.items()))
+        else:
+            cross = {m: r for m, r in o.get("per_method", {}).items() if not r.get("family_seen")}
+            if cross:
+                lines.append("  methods never trained on: " + ", ".join(f"{m} video AUC {f(r.get('video_auc'))}"
+                                                                         for m, r in cross.items()))
         deg = [f"{c} {f((self.results[c].get('overall') or {}).get('video_auc'))}" for c in CONDITIONS
                if c != "original" and c in self.results]
         if deg:
@@ -220,6 +234,12 @@ class ModelCard:
                 seen = "yes" if r["seen"] else ("family" if r["family_seen"] else "**no**")
                 md.append(f"| {m} | {r['family']} | {seen} | {f(r['frame_auc'])} | {f(r['video_auc'])} | "
                           f"{r['fake_videos']} |")
+        if o.get("per_family"):
+            md += ["", "Per method family (original quality; all its methods' fakes against all held-out reals):", "",
+                   "| family | trained on | frame AUC | video AUC | videos (real/fake) |", "|---|---|---|---|---|"]
+            for fam, r in o["per_family"].items():
+                md.append(f"| {fam} | {'yes' if r['seen'] else '**no**'} | {f(r['frame_auc'])} | "
+                          f"{f(r['video_auc'])} | {r['real_videos']}/{r['fake_videos']} |")
         if o.get("per_identity"):
             md += ["", "Per identity (original quality; the held-out videos showing them):", "",
                    "| identity | seen in training | frame AUC | video AUC | videos (real/fake) |", "|---|---|---|---|---|"]

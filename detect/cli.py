@@ -130,7 +130,10 @@ def train_command(
     leave_out_method: List[str] = typer.Option([], "--leave-out-method", help="Keep this method's fakes (a method "
                                                "name or family: autoencoder, graphic) out of training (repeatable)."),
     augment: float = typer.Option(1.0, "--augment", help="Augmentation strength (0 = off)."),
-    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Cap the steps of an epoch."),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Steps per epoch (default one "
+                                                  "pass; more than a pass draws crops with replacement)."),
+    balance: bool = typer.Option(False, "--balance", help="Draw real and fake crops equally (with --sbi and swaps: "
+                                 "a quarter each of SBI and swapped fakes)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
@@ -153,7 +156,7 @@ def train_command(
     s = TrainSettings(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size, sbi=sbi,
                       weights=str(weights) if weights else None, pretrained=pretrained or weights is not None,
                       leave_out_methods=list(leave_out_method), augment=augment, workers=workers, seed=seed,
-                      steps_per_epoch=steps_per_epoch, device=device, overwrite=overwrite,
+                      steps_per_epoch=steps_per_epoch, balance=balance, device=device, overwrite=overwrite,
                       time_limit=parse_duration(time_limit), patience=patience, val_sbi=val_sbi)
     s.check()
 

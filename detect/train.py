@@ -65,7 +65,8 @@ class TrainSettings:
     augment: float = 1.0                # scales every augmentation probability (0 = off)
     workers: int = 0                    # DataLoader worker processes
     seed: int = 0
-    steps_per_epoch: Optional[int] = None   # cap (for quick runs); default: one pass over the data
+    steps_per_epoch: Optional[int] = None   # default: one pass; fewer caps it, more draws with replacement
+    balance: bool = False               # draw real and fake crops equally (SBI and swaps share the fake half)
     device: str = "auto"
     overwrite: bool = False
     val_sbi: bool = True                # with sbi: self-blended fakes of the val reals in val too
@@ -85,6 +86,8 @@ class TrainSettings:
         d = {k: getattr(self, k) for k in ("arch", "batch_size", "lr", "weight_decay", "input_size", "sbi",
                                            "weights", "augment", "seed", "steps_per_epoch")}
         d["dataset"] = dataset_id
+        if self.balance:
+            d["balance"] = True
         d["pretrained"], d["leave_out_methods"] = self.pretrained, sorted(self.leave_out_methods)
         if self.sbi and self.val_sbi:       # val differs (and so do the best epoch and threshold)
             d["val_sbi"] = True
@@ -172,6 +175,27 @@ class CropSet:
             img = augment(np.ascontiguousarray(img), pts, self.rng, self.strength)
         x = (img.astype(np.float32) / 255.0 - self.mean) / self.std
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), torch.tensor(float(label))
+
+
+def _order(train_set: "CropSet", bs: int, steps: int, balance: bool, g) -> dict:
+    """DataLoader ordering: a shuffled pass; `steps * bs` draws with replacement when that is more than a pass;
+    with `balance` always draws, half
+    real, half fake; with SBI and swapped fakes both, each gets a quarter (a dataset of many swaps of few
+    people would otherwise be mostly fakes, and its reals too rare to learn what real skin looks like)."""
+    if not balance and steps * bs <= len(train_set):
+        return {"shuffle": True, "generator": g}
+    from torch.utils.data import WeightedRandomSampler
+
+    if not balance:
+        return {"sampler": WeightedRandomSampler([1.0] * len(train_set), num_samples=steps * bs, replacement=True,
+                                                 generator=g)}
+    kinds = ["sbi" if blended else ("fake" if s.label else "real") for s, blended in train_set.items]
+    n = {k: kinds.count(k) for k in set(kinds)}
+    fake_kinds = [k for k in ("fake", "sbi") if n.get(k)]
+    share = {"real": 0.5 if fake_kinds and n.get("real") else 1.0}
+    share.update({k: (1.0 - share["real"] if n.get("real") else 1.0) / len(fake_kinds) for k in fake_kinds})
+    w = [share[k] / n[k] for k in kinds]
+    return {"sampler": WeightedRandomSampler(w, num_samples=steps * bs, replacement=True, generator=g)}
 
 
 def _worker_init(worker_id: int) -> None:
@@ -390,7 +414,8 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
     bs = min(s.batch_size, len(train_set))
     steps = len(train_set) // bs
     if s.steps_per_epoch:
-        steps = min(steps, s.steps_per_epoch)
+        # more steps than one pass: drawn with replacement (SBI makes a new fake at every draw)
+        steps = s.steps_per_epoch
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     warm = max(1, min(100, steps))
     # warm-up, then x0.8 per epoch: the schedule does not depend on the total epoch count, so a run
@@ -418,9 +443,9 @@ def _train_detector(dataset_dir: Path, out: Path, settings: Optional[TrainSettin
         te = time.perf_counter()
         train_set.reseed(s.seed * 100003 + epoch)
         g = torch.Generator().manual_seed(s.seed * 100003 + epoch)
-        loader = DataLoader(train_set, batch_size=bs, shuffle=True, drop_last=True, generator=g,
-                            num_workers=s.workers, worker_init_fn=_worker_init if s.workers else None,
-                            persistent_workers=False)
+        loader = DataLoader(train_set, batch_size=bs, drop_last=True, num_workers=s.workers,
+                            worker_init_fn=_worker_init if s.workers else None, persistent_workers=False,
+                            **_order(train_set, bs, steps, s.balance, g))
         n_steps = len(step_losses)
         losses = _train_epoch(model, loader, opt, sched, loss_fn, device, steps, epoch, step_losses, progress,
                               halt=lambda: stop.reason is not None or (over_time() and best["epoch"] >= 0))

@@ -7,9 +7,11 @@ figure), read from the card's results at the input's condition (original quality
 1. there is a card (`detect eval` wrote one);
 2. held-out video AUC >= 0.90 on identities never seen in training;
 3. the manipulation: when the input's method family is known (a veriswap output's labels name it) and was
-   trained on, every held-out method of that family >= 0.90; when it is known but was not trained on, a
+   trained on, that family's held-out figure >= 0.90; when it is known but was not trained on, a
    cross-method measurement of that family >= 0.90; when it is unknown (any suspect video), every
-   cross-method measurement (a family left out of training) >= 0.90, and there must be one.
+   cross-method measurement (a family left out of training) >= 0.90, and there must be one. A family's
+   figure pools all its methods' fakes (each autoencoder model and direction is a method, often of one
+   video); cards written before that was recorded are read per method.
 """
 from __future__ import annotations
 
@@ -67,6 +69,14 @@ def _check(r: dict, what: str) -> Tuple[bool, str]:
     return True, f"{what}: {_fmt(r)}"
 
 
+def _families(r: dict) -> dict:
+    """The figures a verdict rests on: per method family pooled (cards since the family table), else per
+    method (older cards), each with its `family` and `family_seen`."""
+    if r.get("per_family"):
+        return {fam: {**x, "family": fam, "family_seen": x.get("seen")} for fam, x in r["per_family"].items()}
+    return r.get("per_method") or {}
+
+
 def validation(card: Optional[ModelCard], input_family: Optional[str] = None,
                condition: str = "original") -> Tuple[List[str], List[str]]:
     """(reasons against a verdict, basis for one) for inputs like this one."""
@@ -78,7 +88,7 @@ def validation(card: Optional[ModelCard], input_family: Optional[str] = None,
     reasons, basis = [], []
     ok, msg = _check(r.get("unseen_identities") or {}, "unseen identities")
     (basis if ok else reasons).append(msg)
-    methods = r.get("per_method") or {}
+    methods = _families(r)
     cross = {m: x for m, x in methods.items() if not x.get("family_seen")}
     if input_family is not None:
         fam = {m: x for m, x in methods.items() if x.get("family") == input_family}

@@ -81,6 +81,22 @@ def test_unknown_method_needs_cross_method_measurement():
     assert v.label == UNCERTAIN and "graphic swaps (a method family it never trained on)" in v.line()
 
 
+def test_a_family_is_judged_pooled_over_its_methods():
+    """Each autoencoder model and direction is a method of one video here: too few for a figure alone, but
+    the family's pooled figure (3 fakes vs 3 reals) carries the verdict; an old card without the family
+    table is still read per method (and stays UNCERTAIN on these)."""
+    reals = [v for v in _videos(["grace"], GR) if v.label == 0]
+    fakes = [v for k in range(3) for v in _videos(["grace"], f"veriswap original {k:08x} a2b", n=1, seed=k + 2,
+                                                    reals=False)]
+    card = _card(reals + fakes, ["astronaut"], [GR])
+    fam = card.result("original")["per_family"]["autoencoder"]
+    assert fam["fake_videos"] == 3 and fam["real_videos"] == 3 and not fam["seen"] and len(fam["methods"]) == 3
+    assert decide(0.8, 0.5, card).label == FAKE
+    assert decide(0.8, 0.5, card, input_family="autoencoder").label == FAKE
+    del card.results["original"]["per_family"]
+    assert decide(0.8, 0.5, card).label == UNCERTAIN
+
+
 def test_low_auc_or_few_videos_are_uncertain():
     bad = _videos(["grace"], AE, good=False) + _videos(["grace"], GR, seed=1, reals=False)
     v = decide(0.8, 0.5, _card(bad, ["astronaut"], [AE]), input_family="autoencoder")
@@ -104,7 +120,8 @@ def test_card_files_roundtrip_and_key_lines(tmp_path):
     md = (tmp_path / "MODEL_CARD.md").read_text()
     assert "| original |" in md and "graphic" in md and "**no**" in md
     lines = "\n".join(card.key_lines())
-    assert "on unseen identities 1.000" in lines and "methods never trained on" in lines
+    assert "on unseen identities 1.000" in lines and "graphic (never trained on) video AUC 1.000" in lines
+    assert "| graphic | **no** |" in md
     assert C.ModelCard.load(tmp_path / "nothing") is None
     (tmp_path / "model_card.json").write_text("{")
     with pytest.raises(Exception, match="damaged"):
