@@ -24,11 +24,13 @@ demo: venv
 ui: venv
 	$(BIN)/veriswap ui --workdir ui_work --open
 
+# one pytest worker per logical CPU (pytest-xdist), each test file on one worker (its fixtures built once)
+TEST_JOBS ?= logical
 test: venv
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25
 
 test-all: venv
-	VERISWAP_SLOW=1 $(BIN)/python -m pytest -q
+	VERISWAP_SLOW=1 $(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 bench: venv
 	$(BIN)/python bench/extract.py
