@@ -5,7 +5,8 @@ old rule: the train identity check before swap.quality: a swapped face succeeds 
           replaced (A). A skin-coloured blur passes it.
 ours:     `swap.quality.measure_face`: ID retrieval (nearest identity among every identity known, B
           expected), dlib distance to B < 0.6, pose (yaw/roll) and expression error against the original
-          frame's face, detail index >= 0.15 (a blur fails).
+          frame's face, detail index >= 0.15 (a blur fails), inner-face fine detail >= 0.49 of the original
+          frame's face at the same place (an autoencoder's skin-coloured blob fails).
 
 Input: labelled swaps (`convert` / `graphic-swap` outputs: OUT.mp4 + OUT.labels/labels.json), the original
 clip each was made from (the labels' `source`, else ROOT/real_test/A.mp4) and a photo of each person
@@ -251,13 +252,15 @@ def summary(results: Sequence[VideoResult]) -> dict:
             "same_person": share([q.same_person for q in faces]),
             "distance": _median([q.distance for q in faces]), "pose": _median([q.pose_error for q in faces]),
             "expression": _median([q.expression_error for q in faces]),
-            "detail": _median([q.sharpness for q in faces]), "pass": share([q.passed for q in faces]),
+            "detail": _median([q.sharpness for q in faces]),
+            "detail_vs_source": _median([q.detail_vs_source for q in faces]),
+            "pass": share([q.passed for q in faces]),
             "seconds_old": sum(r.seconds_old for r in results), "seconds_ours": sum(r.seconds_ours for r in results),
             "seconds_read": sum(r.seconds_read for r in results)}
 
 
 HEADER = (f"{'':60s} {'faces':>5s} | {'old rule':>8s} | {'ID retr':>7s} {'dist B':>6s} {'pose':>5s} "
-          f"{'expr':>6s} {'detail':>6s} {'quality':>7s} | {'s old':>6s} {'s ours':>6s}")
+          f"{'expr':>6s} {'detail':>6s} {'vs src':>6s} {'quality':>7s} | {'s old':>6s} {'s ours':>6s}")
 
 
 def format_row(name: str, results: Sequence[VideoResult]) -> str:
@@ -266,11 +269,13 @@ def format_row(name: str, results: Sequence[VideoResult]) -> str:
     skipped = f"  ({s['skipped']} unreadable)" if s["skipped"] else ""
     return (f"{name[-60:]:60s} {s['faces']:5d} | {pct(s['old_pass']):>8s} | {pct(s['id_retrieval']):>7s} "
             f"{s['distance']:6.2f} {s['pose']:5.1f} {s['expression']:6.3f} {s['detail']:6.2f} "
+            f"{s['detail_vs_source']:6.2f} "
             f"{pct(s['pass']):>7s} | {s['seconds_old']:6.1f} {s['seconds_ours']:6.1f}{skipped}")
 
 
 FAILURES = (("nearest identity", "not retrieved"), ("dlib distance", "distance >= 0.6"), ("pose", "pose"),
-            ("expression", "expression"), ("detail", "detail (blur)"))
+            ("expression", "expression"), ("detail", "detail (blur)"),
+            ("relative detail", "relative detail (blob)"))
 
 
 def failure_shares(results: Sequence[VideoResult]) -> Dict[str, float]:
@@ -315,7 +320,8 @@ def report(root: Path, max_faces: int = 16, json_out: Optional[Path] = None) -> 
 
     print(f"swap quality of {root}: machine {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     print("old rule: dlib distance to B < distance to A; quality: swap.quality (ID retrieval, dist B < 0.6, "
-          "pose <= 10 deg, expr <= 0.10 IOD, detail >= 0.15); dist/pose/expr/detail: medians")
+          "pose <= 10 deg, expr <= 0.10 IOD, detail >= 0.15, vs src: inner detail >= 0.49 of the original's); "
+          "dist/pose/expr/detail/vs src: medians")
     t = time.perf_counter()
     results, gallery = run(root, max_faces, log=lambda s: None)
     for line in table(results):

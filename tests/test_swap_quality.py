@@ -1,5 +1,6 @@
 """Swap quality (swap/quality.py): ID retrieval among all known identities, absolute dlib distance vs 0.6,
-pose/expression error vs the source, detail index. A blur must fail; a real face of the target passes."""
+pose/expression error vs the source, detail index, inner-face detail vs the source. A blur and an
+autoencoder-like blob must fail; a real face of the target passes."""
 from __future__ import annotations
 
 import math
@@ -29,7 +30,22 @@ def world():
     blob = np.full_like(target, (200, 150, 130))
     cv2.ellipse(blob, (128, 140), (70, 95), 0, 0, 360, (225, 180, 160), -1)
     blob = cv2.GaussianBlur(blob, (0, 0), 10)
-    return {"fa": fa, "gallery": Q.builtin_gallery(), "target": target, "source": source, "blob": blob}
+    return {"fa": fa, "gallery": Q.builtin_gallery(), "target": target, "source": source, "blob": blob,
+            "ae_blob": ae_blob(target, fa)}
+
+
+def ae_blob(face: np.ndarray, fa) -> np.ndarray:
+    """What a 64 px autoencoder makes after a minute of training, from a real face: the face region (hull of
+    its landmarks, soft edge) smoothed flat (sigma 10 px) plus a deconvolution checkerboard at the model's
+    pixel pitch (4 px here: 2 px, Nyquist, at 64 px), +-5 grey levels. The old detail index calls it sharp."""
+    pts = Q.analyse_crop(face, fa, embed=False)[0]
+    mask = np.zeros(face.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
+    mask = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 3)[..., None]
+    yy, xx = np.mgrid[:face.shape[0], :face.shape[1]]
+    checker = np.where((yy // 4 + xx // 4) % 2, 5.0, -5.0)[..., None]
+    flat = cv2.GaussianBlur(face, (0, 0), 10).astype(np.float32) + checker
+    return np.clip(face * (1 - mask) + flat * mask, 0, 255).astype(np.uint8)
 
 
 def test_real_face_of_the_target_passes(world):
@@ -37,6 +53,10 @@ def test_real_face_of_the_target_passes(world):
     assert q.passed, q.failures
     assert q.retrieved and q.nearest == "astronaut" and q.same_person and q.distance < 0.3
     assert q.face_found and q.pose_error < 5 and q.expression_error < 0.1 and q.sharpness > 0.5
+    # another person's face (Grace Hopper's wrinkles and glasses) as the source: 0.57 of its fine detail
+    assert q.detail_vs_source >= Q.QualityThresholds().min_detail_vs_source
+    same = Q.measure_face(world["target"], world["target"], "astronaut", world["gallery"], analyzer=world["fa"])
+    assert same.passed and same.detail_vs_source == pytest.approx(1.0)
     # a 64 px rendering of it (the 'original' model's resolution) is not penalised for its resolution
     small = cv2.resize(world["target"], (64, 64), interpolation=cv2.INTER_AREA)
     q64 = Q.measure_face(small, world["source"], "astronaut", world["gallery"], analyzer=world["fa"])
@@ -48,12 +68,29 @@ def test_blurs_fail(world):
     blurred = cv2.GaussianBlur(world["target"], (0, 0), 8)
     q = Q.measure_face(blurred, world["source"], "astronaut", g, analyzer=fa)
     assert not q.passed and any("blur" in f for f in q.failures) and q.sharpness < 0.15
+    assert q.detail_vs_source < 0.3                       # a blur is also short of the source's fine detail
     b = Q.measure_face(world["blob"], world["source"], "astronaut", g, analyzer=fa)
     assert not b.passed
     assert b.distance >= 0.6 and not b.same_person and b.sharpness < 0.15
     # ... while the old rule ("closer to the target than to the source identity") called the blob a success
     assert F.distance(fa.embed_crop(world["blob"]), g.centroid("astronaut")) < \
         F.distance(fa.embed_crop(world["blob"]), g.centroid("grace_hopper"))
+
+
+def test_autoencoder_blob_fails_on_detail_vs_source(world):
+    """A blob made from the target's own face, in her own frame: it keeps her identity for dlib (0.54, < 0.6),
+    her pose and expression, and the old detail index calls it sharp (the checkerboard over a flat face):
+    only the inner-face detail against the face it replaced fails it."""
+    g, fa = world["gallery"], world["fa"]
+    th = Q.QualityThresholds()
+    q = Q.measure_face(world["ae_blob"], world["target"], "astronaut", g, analyzer=fa)
+    assert q.retrieved and q.same_person and q.pose_error < 5 and q.sharpness > th.min_sharpness
+    assert not q.passed and q.detail_vs_source < 0.3
+    assert q.failures == [f for f in q.failures if f.startswith("relative detail")] and len(q.failures) == 1
+    # against another person's frame too, and the real face at the same place passes
+    assert Q.measure_face(world["ae_blob"], world["source"], "astronaut", g, analyzer=fa).detail_vs_source < 0.3
+    assert Q.detail_vs_source(world["target"], world["target"], Q.analyse_crop(world["target"], fa, False)[0]) \
+        == pytest.approx(1.0)
 
 
 def test_wrong_pose_fails(world):
@@ -151,6 +188,7 @@ def test_bench_section_on_a_real_swap_and_a_blurred_copy(labelled_swap):
     rb = B.measure_video(blur, gallery, fa)
     assert len(rb.faces) == N_SWAP and not any(q.passed for q in rb.faces)
     assert all(q.sharpness < 0.15 for q in rb.faces)
+    assert all(q.detail_vs_source >= 0.49 for q in r.faces) and all(q.detail_vs_source < 0.49 for q in rb.faces)
     assert sum(rb.old) >= N_SWAP // 2           # ... which the old rule ("closer to B than to A") mostly passes
     lines = B.table([r, rb])
     assert lines[0] == B.HEADER and any("graphic-faceswap alpha/lab (2 videos)" in x for x in lines)
