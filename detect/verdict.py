@@ -97,7 +97,7 @@ def validation(card: Optional[ModelCard], input_family: Optional[str] = None,
         if not fam:
             reasons.append(f"this detector was never validated on {what}")
         for m, x in fam.items():
-            ok, msg = _check(x, f"{what} ({m})")
+            ok, msg = _check(x, what if m == input_family else f"{what} ({m})")
             (basis if ok else reasons).append(msg)
     elif not cross:
         reasons.append("this detector was never validated on a manipulation method it did not train on "
