@@ -159,6 +159,10 @@ class Detector:
         load_weights(self.model, wp, strict_head=True)
         self.device = resolve_device(device)
         self.model.to(self.device).eval()
+        if self.device.type == "cpu":      # oneDNN's convolutions: 0.30 -> 0.22 s for 50 crops (resnet10t @ 128)
+            import torch
+
+            self.model.to(memory_format=torch.channels_last)
 
     @property
     def threshold(self) -> float:
