@@ -127,8 +127,7 @@ def test_faces_json_that_is_a_list_names_the_top_level(world):
 ])
 def test_model_train_and_convert_refuse_a_wrongly_typed_model_config(world, name, mutate, field):
     m = _model_copy(world, f"model_{name}", mutate)
-    if name != "args":      # `veriswap model` reads the weights' shapes, not the constructor's rules
-        one_line_exit_2(run("model", m, env=world["env"]), f"model_{name}/config.json", field)
+    one_line_exit_2(run("model", m, env=world["env"]), f"model_{name}/config.json", field)
     one_line_exit_2(run(*_train_args(world, world["fa"], m, iterations=9), env=world["env"]),
                     f"model_{name}/config.json", field)
     one_line_exit_2(run("convert", world["video"], "-m", m, "-o", world["d"] / f"o_{name}.mp4", "--alignments",

@@ -74,11 +74,25 @@ def _nonfinite(path: Path) -> List[str]:
         return [k for k in f.keys() if not bool(torch.isfinite(f.get_tensor(k)).all())]
 
 
+def _buildable(d: Path, cfg: Dict[str, Any]) -> None:
+    """Refuse, as train and convert do (exit 2, file and field named), a config whose model_args pass the
+    names and types but that the architecture cannot build (e.g. a resolution it cannot reach)."""
+    from provenance.schema import SchemaError
+
+    from .registry import create_model
+
+    try:
+        create_model(cfg["architecture"], **cfg["model_args"])
+    except InputError as e:
+        raise SchemaError(f"{d / mio.CONFIG}: field model_args: {e}") from None
+
+
 def inspect_model(model_dir: Path) -> ModelInfo:
     d = Path(model_dir)
     if not d.is_dir():
         raise InputError(f"model folder not found: {d}")
     cfg = mio.read_config(d)
+    _buildable(d, cfg)
     cks: List[CheckpointInfo] = []
     latest: Optional[Dict[str, Any]] = None
     for which, suffix in (("current", ""), ("backup", mio.BAK)):
