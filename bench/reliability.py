@@ -576,6 +576,14 @@ def mutate_json_lines(data: bytes, rng: random.Random) -> bytes:
     return data[: rng.randrange(1, len(data))]
 
 
+def _json_trials(original: bytes, path: Path, m: int, rng, res, trial, fn: Callable[[int], None],
+                 limit: int = 30) -> None:
+    """`m` trials: `path` holds a fresh mutation of `original`, then `fn(k)` reads it as the tools do."""
+    for k in range(m):
+        path.write_bytes(mutate_json(original, rng))
+        trial(res, lambda: fn(k), limit=limit)
+
+
 def fmt_faces_json(w, d, m, rng, res, trial):
     from swap.train.data import load_faces
 
@@ -586,57 +594,46 @@ def fmt_faces_json(w, d, m, rng, res, trial):
     for n in names:
         shutil.copy(w.d / "fa" / n, mini / n)
     doc["faces"] = {n: doc["faces"][n] for n in names}
-    original = json.dumps(doc).encode()
-    for _ in range(m):
-        (mini / "faces.json").write_bytes(mutate_json(original, rng))
-        trial(res, lambda: load_faces(mini, 64) and None)
+    _json_trials(json.dumps(doc).encode(), mini / "faces.json", m, rng, res, trial,
+                 lambda k: load_faces(mini, 64) and None)
 
 
 def fmt_alignments(w, d, m, rng, res, trial):
     from swap import alignments as A
     from swap.convert import ConvertSettings, convert
 
-    original = (w.d / "ft" / "alignments.json").read_bytes()
     p = d / "m_alignments.json"
-    for k in range(m):
-        p.write_bytes(mutate_json(original, rng))
 
-        def fn():
-            A.load(p)
-            with A.AlignmentsStore.read(p):
-                pass
-            # accepted: convert uses it (the OpenCV assertion of issue 16 came from here)
-            convert(w.d / "t.mp4", w.d / "model", d / f"conv{k}.mp4", alignments=p,
-                    settings=ConvertSettings(sign=False, watermark=False))
-        trial(res, fn, limit=60)
+    def fn(k):
+        A.load(p)
+        with A.AlignmentsStore.read(p):
+            pass
+        # accepted: convert uses it (the OpenCV assertion of issue 16 came from here)
+        convert(w.d / "t.mp4", w.d / "model", d / f"conv{k}.mp4", alignments=p,
+                settings=ConvertSettings(sign=False, watermark=False))
+    _json_trials((w.d / "ft" / "alignments.json").read_bytes(), p, m, rng, res, trial, fn, limit=60)
 
 
 def fmt_labels(w, d, m, rng, res, trial):
     from swap.labels import read_labels
 
-    original = (w.d / "out.labels" / "labels.json").read_bytes()
     p = d / "labels.json"
-    for _ in range(m):
-        p.write_bytes(mutate_json(original, rng))
 
-        def fn():
-            lab = read_labels(p)
-            lab.swapped_frames, lab.model_sha256, lab.to_dict()     # what detect and check read of it
-        trial(res, fn)
+    def fn(k):
+        lab = read_labels(p)
+        lab.swapped_frames, lab.model_sha256, lab.to_dict()     # what detect and check read of it
+    _json_trials((w.d / "out.labels" / "labels.json").read_bytes(), p, m, rng, res, trial, fn)
 
 
 def fmt_dataset(w, d, m, rng, res, trial):
     from detect.dataset import load
 
-    original = (w.d / "ds" / "dataset.json").read_bytes()
     p = d / "dataset.json"
-    for _ in range(m):
-        p.write_bytes(mutate_json(original, rng))
 
-        def fn():
-            ds = load(p)
-            ds.counts(), ds.split("train")
-        trial(res, fn)
+    def fn(k):
+        ds = load(p)
+        ds.counts(), ds.split("train")
+    _json_trials((w.d / "ds" / "dataset.json").read_bytes(), p, m, rng, res, trial, fn)
 
 
 def fmt_model(w, d, m, rng, res, trial):

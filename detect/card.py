@@ -76,6 +76,18 @@ def measure(videos: Sequence[VideoResult]) -> dict:
             "video_auc": M.auc([v.label for v in vs], [v.score for v in vs]) if vs else None}
 
 
+def _seen_table(rows: Optional[dict], title: str, what: str, seen: str) -> List[str]:
+    """Markdown lines: one row per family / identity with whether training saw it and its AUCs."""
+    if not rows:
+        return []
+    f = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    md = ["", title, "", f"| {what} | {seen} | frame AUC | video AUC | videos (real/fake) |", "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        md.append(f"| {name} | {'yes' if r['seen'] else '**no**'} | {f(r['frame_auc'])} | {f(r['video_auc'])} | "
+                  f"{r['real_videos']}/{r['fake_videos']} |")
+    return md
+
+
 def condition_result(videos: Sequence[VideoResult], seen_identities: Iterable[str],
                      seen_methods: Iterable[str]) -> dict:
     """One condition: overall, per method (its fakes vs all reals), per identity (the videos showing it),
@@ -234,18 +246,10 @@ class ModelCard:
                 seen = "yes" if r["seen"] else ("family" if r["family_seen"] else "**no**")
                 md.append(f"| {m} | {r['family']} | {seen} | {f(r['frame_auc'])} | {f(r['video_auc'])} | "
                           f"{r['fake_videos']} |")
-        if o.get("per_family"):
-            md += ["", "Per method family (original quality; all its methods' fakes against all held-out reals):", "",
-                   "| family | trained on | frame AUC | video AUC | videos (real/fake) |", "|---|---|---|---|---|"]
-            for fam, r in o["per_family"].items():
-                md.append(f"| {fam} | {'yes' if r['seen'] else '**no**'} | {f(r['frame_auc'])} | "
-                          f"{f(r['video_auc'])} | {r['real_videos']}/{r['fake_videos']} |")
-        if o.get("per_identity"):
-            md += ["", "Per identity (original quality; the held-out videos showing them):", "",
-                   "| identity | seen in training | frame AUC | video AUC | videos (real/fake) |", "|---|---|---|---|---|"]
-            for who, r in o["per_identity"].items():
-                md.append(f"| {who} | {'yes' if r['seen'] else '**no**'} | {f(r['frame_auc'])} | "
-                          f"{f(r['video_auc'])} | {r['real_videos']}/{r['fake_videos']} |")
+        md += _seen_table(o.get("per_family"), "Per method family (original quality; all its methods' fakes "
+                          "against all held-out reals):", "family", "trained on")
+        md += _seen_table(o.get("per_identity"), "Per identity (original quality; the held-out videos showing "
+                          "them):", "identity", "seen in training")
         cal, fp = self.calibration, self.false_positives
         rate = "n/a" if fp.get("rate") is None else f"{100 * fp['rate']:.0f}%"
         md += ["", "## Calibration and false positives", "",

@@ -63,22 +63,22 @@ def world(tmp_path_factory):
             "env": {"VERISWAP_HOME": str(d / "home")}}
 
 
-def _faces_copy(world, name, mutate) -> Path:
+def _json_copy(world, key: str, file: str, name: str, mutate) -> Path:
+    """A copy of the world's `key` folder named `name`, its `file` changed by `mutate`."""
     dst = world["d"] / name
-    shutil.copytree(world["fa"], dst, ignore=shutil.ignore_patterns(".veriswap.lock"))
-    doc = json.loads((dst / "faces.json").read_text())
+    shutil.copytree(world[key], dst, ignore=shutil.ignore_patterns(".veriswap.lock"))
+    doc = json.loads((dst / file).read_text())
     mutate(doc)
-    (dst / "faces.json").write_text(json.dumps(doc))
+    (dst / file).write_text(json.dumps(doc))
     return dst
+
+
+def _faces_copy(world, name, mutate) -> Path:
+    return _json_copy(world, "fa", "faces.json", name, mutate)
 
 
 def _model_copy(world, name, mutate) -> Path:
-    dst = world["d"] / name
-    shutil.copytree(world["model"], dst, ignore=shutil.ignore_patterns(".veriswap.lock"))
-    doc = json.loads((dst / "config.json").read_text())
-    mutate(doc)
-    (dst / "config.json").write_text(json.dumps(doc))
-    return dst
+    return _json_copy(world, "model", "config.json", name, mutate)
 
 
 def _train_args(world, faces_a, model_dir, iterations: int = 1):
