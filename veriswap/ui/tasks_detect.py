@@ -16,7 +16,7 @@ def sample_people(n: int) -> List[Tuple[str, Any]]:
     spread over all of them so that they come from different photos: (name, RGB photo)."""
     from swap import samples as S
 
-    people = [(name, S.load_photo(name)) for name in S.PHOTOS] + [(x.name, x.rgb) for x in S.extra_identities()]
+    people = S.all_people()
     n = max(1, min(int(n), len(people)))
     return [people[(i * len(people)) // n] for i in range(n)]
 
